@@ -1,0 +1,101 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Hot loops are written with SIMD8 and stay correct without these flags; with them LLVM emits
+// AVX2 + FMA instead of one libm fmaf() call per lane (see ../shared/PERFORMANCE.md, rule 1).
+// SwiftPM accepts unsafeFlags in a root package or a path dependency, not in a versioned one.
+var swiftSettings: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+#if arch(x86_64)
+  swiftSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"]))
+#endif
+// CI sets CI=true: warnings fail the build there, not in the edit loop.
+if Context.environment["CI"] == "true" {
+  swiftSettings.append(.treatAllWarnings(as: .error))
+}
+
+let package = Package(
+  name: "Affinity",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "AffinityLinalg", targets: ["AffinityLinalg"]),
+    .library(name: "AffinityCore", targets: ["AffinityCore"]),
+    .library(name: "AffinityBaselines", targets: ["AffinityBaselines"]),
+    .library(name: "AffinityFactorization", targets: ["AffinityFactorization"]),
+    .library(name: "AffinityNeighbors", targets: ["AffinityNeighbors"]),
+    .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
+    .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
+    .executable(name: "affinity", targets: ["affinity"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // MARK: - Library (no CLI or server dependencies)
+    .target(name: "AffinityLinalg", swiftSettings: swiftSettings),
+    .target(name: "AffinityCore", dependencies: ["AffinityLinalg"], swiftSettings: swiftSettings),
+    .target(
+      name: "AffinityBaselines", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
+      name: "AffinityFactorization", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
+      name: "AffinityNeighbors", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
+      name: "AffinityCatalog",
+      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors"],
+      swiftSettings: swiftSettings),
+    .target(
+      name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
+      swiftSettings: swiftSettings),
+
+    // MARK: - Edges
+    .target(
+      name: "AffinityCLI",
+      dependencies: [
+        "AffinityCatalog", "AffinityEvaluation",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "affinity",
+      dependencies: [
+        "AffinityCLI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings),
+
+    // MARK: - Tests
+    .target(
+      name: "AffinityTestSupport", dependencies: ["AffinityCore", "AffinityCatalog"],
+      path: "Tests/AffinityTestSupport", swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityLinalgTests", dependencies: ["AffinityLinalg"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityModelTests",
+      dependencies: [
+        "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors",
+        "AffinityCatalog", "AffinityTestSupport",
+      ],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityEvaluationTests",
+      dependencies: ["AffinityEvaluation", "AffinityCatalog", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityCLITests",
+      dependencies: [
+        "AffinityCLI", "AffinityTestSupport",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings),
+  ]
+)

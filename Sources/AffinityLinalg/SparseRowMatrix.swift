@@ -1,0 +1,92 @@
+/// A compressed sparse row (CSR) matrix: row `r` holds `columns[rowStarts[r]..<rowStarts[r+1]]`.
+///
+/// Within a row, entries keep the order in which they were given (a stable counting sort), so
+/// algorithms that depend on input order (Surprise's neighbour tie-breaking) see the same order.
+/// `entries` maps each stored position back to the index of the triple it came from.
+public struct SparseRowMatrix: Sendable, Equatable, Codable {
+  /// Number of rows.
+  public let rowCount: Int
+  /// Number of columns.
+  public let columnCount: Int
+  /// `rowCount + 1` offsets into ``columns`` and ``values``.
+  public let rowStarts: [Int]
+  /// Column index of each stored entry.
+  public let columns: [Int32]
+  /// Value of each stored entry.
+  public let values: [Float]
+  /// Index of each stored entry in the triples it was built from.
+  public let entries: [Int32]
+
+  /// Builds the matrix from coordinate triples in `O(nnz + rows)`.
+  ///
+  /// Indices must be in range; callers build them from an id vocabulary.
+  public init(rowCount: Int, columnCount: Int, rows: [Int32], columns: [Int32], values: [Float]) {
+    self.rowCount = rowCount
+    self.columnCount = columnCount
+    var starts = [Int](repeating: 0, count: rowCount + 1)
+    for r in rows { starts[Int(r) + 1] += 1 }
+    for r in 0..<rowCount { starts[r + 1] += starts[r] }
+    var next = starts
+    var outColumns = [Int32](repeating: 0, count: rows.count)
+    var outValues = [Float](repeating: 0, count: rows.count)
+    var outEntries = [Int32](repeating: 0, count: rows.count)
+    for n in 0..<rows.count {
+      let r = Int(rows[n])
+      let position = next[r]
+      next[r] += 1
+      outColumns[position] = columns[n]
+      outValues[position] = values[n]
+      outEntries[position] = Int32(n)
+    }
+    self.rowStarts = starts
+    self.columns = outColumns
+    self.values = outValues
+    self.entries = outEntries
+  }
+
+  /// Number of stored entries.
+  public var nonZeroCount: Int { columns.count }
+
+  /// The range of positions that row `r` occupies.
+  @inlinable
+  public func range(ofRow r: Int) -> Range<Int> { rowStarts[r]..<rowStarts[r + 1] }
+
+  /// Number of stored entries in row `r`.
+  @inlinable
+  public func count(ofRow r: Int) -> Int { rowStarts[r + 1] - rowStarts[r] }
+
+  /// The transpose (CSC of this matrix), rows ordered by original entry order.
+  public func transposed() -> SparseRowMatrix {
+    var rowsOfEntries = [Int32](repeating: 0, count: nonZeroCount)
+    var originalEntries = [Int32](repeating: 0, count: nonZeroCount)
+    for r in 0..<rowCount {
+      for p in range(ofRow: r) {
+        rowsOfEntries[p] = Int32(r)
+        originalEntries[p] = entries[p]
+      }
+    }
+    var transposed = SparseRowMatrix(
+      rowCount: columnCount, columnCount: rowCount, rows: columns, columns: rowsOfEntries,
+      values: values)
+    transposed.remapEntries(through: originalEntries)
+    return transposed
+  }
+
+  private mutating func remapEntries(through original: [Int32]) {
+    self = SparseRowMatrix(
+      rowCount: rowCount, columnCount: columnCount, rowStarts: rowStarts, columns: columns,
+      values: values, entries: entries.map { original[Int($0)] })
+  }
+
+  private init(
+    rowCount: Int, columnCount: Int, rowStarts: [Int], columns: [Int32], values: [Float],
+    entries: [Int32]
+  ) {
+    self.rowCount = rowCount
+    self.columnCount = columnCount
+    self.rowStarts = rowStarts
+    self.columns = columns
+    self.values = values
+    self.entries = entries
+  }
+}

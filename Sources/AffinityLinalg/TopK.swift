@@ -1,0 +1,96 @@
+/// Selection of the largest scores without sorting everything.
+public enum TopK {
+  /// Indices of the `count` largest finite-or-infinite scores, best first, ties by lower index.
+  ///
+  /// Entries equal to `-.infinity` or NaN are never returned. Runs in `O(n log count)` with a
+  /// bounded min-heap and a threshold test that skips most entries once the heap is full.
+  public static func indices(of scores: [Float], count: Int) -> [Int] {
+    scores.withUnsafeBufferPointer { indices(of: $0, count: count) }
+  }
+
+  /// Indices of the `count` largest entries of a buffer, best first, ties by lower index.
+  public static func indices(of scores: UnsafeBufferPointer<Float>, count: Int) -> [Int] {
+    guard count > 0, !scores.isEmpty else { return [] }
+    var heap = BoundedMinHeap(capacity: min(count, scores.count))
+    for i in 0..<scores.count {
+      let s = scores[i]
+      guard s > -.infinity else { continue }  // also drops NaN
+      heap.offer(score: s, index: i)
+    }
+    return heap.sortedDescending().map(\.index)
+  }
+}
+
+/// A min-heap of `(score, index)` that keeps the `capacity` best pairs.
+///
+/// Order: higher score is better; on equal scores the lower index is better.
+public struct BoundedMinHeap: Sendable {
+  public struct Entry: Sendable, Equatable {
+    public var score: Float
+    public var index: Int
+  }
+  public let capacity: Int
+  public private(set) var entries: [Entry] = []
+
+  public init(capacity: Int) {
+    self.capacity = max(0, capacity)
+    entries.reserveCapacity(self.capacity)
+  }
+
+  @inline(__always)
+  static func isWorse(_ a: Entry, _ b: Entry) -> Bool {
+    a.score < b.score || (a.score == b.score && a.index > b.index)
+  }
+
+  /// The worst entry kept so far, once the heap is full.
+  public var threshold: Entry? { entries.count == capacity ? entries.first : nil }
+
+  /// Offers a candidate; keeps it if it beats the current worst.
+  @inline(__always)
+  public mutating func offer(score: Float, index: Int) {
+    let entry = Entry(score: score, index: index)
+    if entries.count < capacity {
+      entries.append(entry)
+      siftUp(entries.count - 1)
+    } else if capacity > 0, BoundedMinHeap.isWorse(entries[0], entry) {
+      entries[0] = entry
+      siftDown(0)
+    }
+  }
+
+  /// The kept entries, best first.
+  public func sortedDescending() -> [Entry] {
+    entries.sorted { BoundedMinHeap.isWorse($1, $0) }
+  }
+
+  private mutating func siftUp(_ start: Int) {
+    var child = start
+    while child > 0 {
+      let parent = (child - 1) / 2
+      if BoundedMinHeap.isWorse(entries[child], entries[parent]) {
+        entries.swapAt(child, parent)
+        child = parent
+      } else {
+        return
+      }
+    }
+  }
+
+  private mutating func siftDown(_ start: Int) {
+    var parent = start
+    let n = entries.count
+    while true {
+      let left = 2 * parent + 1
+      if left >= n { return }
+      var worst = left
+      let right = left + 1
+      if right < n, BoundedMinHeap.isWorse(entries[right], entries[left]) { worst = right }
+      if BoundedMinHeap.isWorse(entries[worst], entries[parent]) {
+        entries.swapAt(worst, parent)
+        parent = worst
+      } else {
+        return
+      }
+    }
+  }
+}
