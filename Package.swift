@@ -48,7 +48,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityCatalog",
-      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors"],
+      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization"],
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
@@ -58,7 +58,7 @@ let package = Package(
     .target(
       name: "AffinityCLI",
       dependencies: [
-        "AffinityCatalog", "AffinityEvaluation",
+        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

@@ -1,1 +1,4 @@
-print("affinity")
+import AffinityCLI
+import ArgumentParser
+
+AffinityCommand.main()

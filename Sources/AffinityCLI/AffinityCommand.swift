@@ -1,0 +1,19 @@
+public import ArgumentParser
+
+/// The `affinity` command: train, evaluate and compare recommenders from the shell.
+public struct AffinityCommand: ParsableCommand {
+  public static let configuration = CommandConfiguration(
+    commandName: "affinity",
+    abstract: "Affinity: recommender systems in Swift: rating prediction, top-N, evaluation.",
+    discussion: """
+      Start with `affinity demo`: it builds a synthetic movie world, trains several models and
+      shows what they recommend. Real data: `affinity evaluate --data ratings.tsv --model svd`.
+      """,
+    version: "0.1.0",
+    subcommands: [
+      DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self,
+      SplitCommand.self, GenerateCommand.self,
+    ])
+
+  public init() {}
+}

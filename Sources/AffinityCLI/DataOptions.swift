@@ -1,0 +1,71 @@
+import AffinityCore
+import AffinityEvaluation
+public import ArgumentParser
+import Foundation
+
+/// How to read interaction files.
+struct ReadOptions: ParsableArguments {
+  @Option(help: "File layout: auto, headerless (u.data), recbole, csv.")
+  var inputFormat: InteractionReader.Format = .auto
+  @Option(help: "User column name, for files with a header.")
+  var userColumn: String?
+  @Option(help: "Item column name, for files with a header.")
+  var itemColumn: String?
+  @Option(help: "Rating column name, for files with a header.")
+  var ratingColumn: String?
+  @Option(help: "Timestamp column name, for files with a header.")
+  var timestampColumn: String?
+
+  var reader: InteractionReader {
+    InteractionReader(
+      format: inputFormat,
+      columns: .init(user: userColumn, item: itemColumn, rating: ratingColumn, timestamp: timestampColumn))
+  }
+
+  func read(_ path: String) throws -> InteractionData { try reader.read(path) }
+}
+
+extension InteractionReader.Format: ExpressibleByArgument {}
+
+/// Where the train and test sets come from: two files, or one file and a split.
+struct SplitSourceOptions: ParsableArguments {
+  @Option(help: "Training interactions (headerless 'user item rating timestamp', RecBole or CSV).")
+  var train: String?
+  @Option(help: "Test interactions, same layouts as --train.")
+  var test: String?
+  @Option(help: "One interaction file to split (instead of --train/--test).")
+  var data: String?
+  @Option(help: "Split for --data: \(SplitMethod.names.joined(separator: ", ")).")
+  var split: String = "random"
+  @Option(help: "Fraction of --data held out for testing.")
+  var testFraction: Double = 0.2
+  @Option(help: "Seed for the split and for training.")
+  var seed: UInt64 = 42
+  @OptionGroup var read: ReadOptions
+
+  func validate() throws {
+    switch (train, test, data) {
+    case (.some, .some, nil), (nil, nil, .some): break
+    case (nil, nil, nil):
+      throw ValidationError("give --train and --test, or --data to split one file")
+    case (_, _, .some):
+      throw ValidationError("give either --data or --train/--test, not both")
+    default:
+      throw ValidationError("--train and --test go together; add the missing one")
+    }
+    if SplitMethod.named(split, testFraction: testFraction) == nil {
+      throw ValidationError(
+        "--split must be one of \(SplitMethod.names.joined(separator: ", ")); got '\(split)'")
+    }
+  }
+
+  func load() throws -> DataSplit {
+    if let train, let test {
+      return DataSplit(train: try read.read(train), test: try read.read(test))
+    }
+    guard let data, let method = SplitMethod.named(split, testFraction: testFraction) else {
+      throw ValidationError("give --train and --test, or --data to split one file")
+    }
+    return try method.split(try read.read(data), seed: seed)
+  }
+}

@@ -1,0 +1,115 @@
+public import AffinityCore
+import AffinityBaselines
+import AffinityFactorization
+import Foundation
+
+/// What a model is for.
+public enum ModelTask: String, Sendable, Codable, CaseIterable {
+  case rating
+  case ranking
+}
+
+/// One model the CLI and server can build by name.
+public struct ModelDescriptor: Sendable {
+  /// The CLI name, lower-case, as users know it from the peers (`svd`, `knn-baseline`).
+  public let name: String
+  public let tasks: [ModelTask]
+  public let summary: String
+  /// The configuration used when no parameter is given, as field → value text.
+  public let defaults: @Sendable () -> [String: String]
+  let build:
+    @Sendable (InteractionData, [(String, String)], FitOptions) throws -> any Recommender
+  let resolve: @Sendable ([(String, String)]) throws -> [String: String]
+
+  /// Trains the model on `data` with `parameters` applied over its defaults.
+  public func fit(_ data: InteractionData, parameters: [(String, String)] = [], options: FitOptions)
+    throws -> any Recommender
+  {
+    try build(data, parameters, options)
+  }
+
+  /// The full configuration that `parameters` produce, as field → value text.
+  public func configuration(with parameters: [(String, String)]) throws -> [String: String] {
+    try resolve(parameters)
+  }
+}
+
+/// Every model this build knows, by CLI name.
+public enum ModelCatalog {
+  public static let all: [ModelDescriptor] = [
+    entry(GlobalMean.self, .init(), [.rating], "predicts the global mean rating μ (the floor)"),
+    entry(
+      NormalPredictor.self, .init(), [.rating],
+      "draws from N(μ̂, σ̂²) of the training ratings (Surprise's NormalPredictor)"),
+    entry(
+      BaselineOnly.self, .init(), [.rating, .ranking],
+      "μ + b_u + b_i, biases by ALS (default) or SGD"),
+    entry(
+      MostPopular.self, .init(), [.ranking],
+      "the most-interacted items, the same for everyone"),
+    entry(
+      BiasedMatrixFactorization.self, .init(), [.rating, .ranking],
+      "biased matrix factorization by SGD (Funk SVD, Surprise's SVD)"),
+    entry(
+      ProbabilisticMatrixFactorization.self, ProbabilisticMatrixFactorization.defaultConfiguration,
+      [.rating, .ranking], "unbiased matrix factorization by SGD (PMF)"),
+    entry(
+      SVDPlusPlus.self, .init(), [.rating, .ranking],
+      "SVD with implicit feedback from who rated what (Koren 2008)"),
+    entry(
+      NonNegativeMatrixFactorization.self, .init(), [.rating],
+      "non-negative matrix factorization, multiplicative updates"),
+  ]
+
+  /// The names of every model.
+  public static var names: [String] { all.map(\.name) }
+
+  /// The model called `name`.
+  public static func descriptor(named name: String) throws(CatalogError) -> ModelDescriptor {
+    if let found = all.first(where: { $0.name == name }) { return found }
+    let aliases = [
+      "svd++": "svdpp", "slopeone": "slope-one", "knnbaseline": "knn-baseline",
+      "knnbasic": "knn-basic", "knnwithmeans": "knn-means", "knnwithzscore": "knn-zscore",
+      "baselineonly": "baseline", "normalpredictor": "normal", "mostpopular": "popular",
+      "most-popular": "popular", "funk-svd": "svd",
+    ]
+    if let alias = aliases[name.lowercased()], let found = all.first(where: { $0.name == alias }) {
+      return found
+    }
+    throw .unknownModel(name, known: names)
+  }
+
+  /// Splits `key=value` strings into pairs.
+  public static func parseParameters(_ texts: [String]) throws(CatalogError) -> [(String, String)] {
+    var pairs: [(String, String)] = []
+    for text in texts {
+      guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+        throw .malformedParameter(text)
+      }
+      pairs.append(
+        (
+          String(text[..<eq]).trimmingCharacters(in: .whitespaces),
+          String(text[text.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        ))
+    }
+    return pairs
+  }
+
+  static func entry<Model: Recommender>(
+    _ type: Model.Type, _ defaults: Model.Configuration, _ tasks: [ModelTask], _ summary: String
+  ) -> ModelDescriptor {
+    let name = Model.kind
+    return ModelDescriptor(
+      name: name, tasks: tasks, summary: summary,
+      defaults: { ConfigurationFields.fields(defaults).mapValues(\.text) },
+      build: { data, parameters, options in
+        let configuration = try ConfigurationFields.apply(parameters, to: defaults, model: name)
+        return try Model.fit(data, configuration: configuration, options: options)
+      },
+      resolve: { parameters in
+        let configuration = try ConfigurationFields.apply(parameters, to: defaults, model: name)
+        try configuration.validate()
+        return ConfigurationFields.fields(configuration).mapValues(\.text)
+      })
+  }
+}

@@ -1,0 +1,83 @@
+import AffinityCatalog
+public import AffinityCore
+import Foundation
+
+/// Which evaluation to run.
+public enum EvaluationTask: String, Sendable, Codable, CaseIterable {
+  case rating
+  case ranking
+}
+
+/// Trains one catalogued model on a split and evaluates it: the unit of `evaluate` and `compare`.
+public struct Experiment: Sendable {
+  public var model: String
+  public var parameters: [(String, String)]
+  public var task: EvaluationTask
+  public var cutoff: Int
+  public var positiveThreshold: Float?
+  public var seed: UInt64
+
+  public init(
+    model: String, parameters: [(String, String)] = [], task: EvaluationTask = .rating,
+    cutoff: Int = 10, positiveThreshold: Float? = nil, seed: UInt64 = 42
+  ) {
+    self.model = model
+    self.parameters = parameters
+    self.task = task
+    self.cutoff = cutoff
+    self.positiveThreshold = positiveThreshold
+    self.seed = seed
+  }
+
+  /// Fits and evaluates; `tasks` lists what to measure (rating, ranking or both).
+  public func run(
+    on split: DataSplit, tasks: [EvaluationTask]? = nil,
+    progress: (@Sendable (FitProgress) -> Void)? = nil
+  ) throws -> (model: any Recommender, report: EvaluationReport) {
+    let descriptor = try ModelCatalog.descriptor(named: model)
+    let resolved = try descriptor.configuration(with: parameters)
+    let start = Date()
+    let fitted = try descriptor.fit(
+      split.train, parameters: parameters, options: FitOptions(seed: seed, progress: progress))
+    let fitSeconds = Date().timeIntervalSince(start)
+    var report = EvaluationReport(model: descriptor.name, parameters: resolved, fitSeconds: fitSeconds)
+    for task in tasks ?? [self.task] {
+      switch task {
+      case .rating:
+        guard let predictor = fitted as? any RatingPredictor else {
+          throw ExperimentError.taskNotSupported(model: descriptor.name, task: task.rawValue)
+        }
+        let part = Evaluator.rating(predictor, on: split.test)
+        report.metrics.merge(part.metrics) { $1 }
+        report.testCount = part.testCount
+        report.fallbackCount = part.fallbackCount
+        report.unknownUsers = part.unknownUsers
+        report.unknownItems = part.unknownItems
+        report.evaluateSeconds += part.evaluateSeconds
+      case .ranking:
+        let part = Evaluator.ranking(
+          fitted, on: split.test, k: cutoff, positiveThreshold: positiveThreshold)
+        report.metrics.merge(part.metrics) { $1 }
+        if task == self.task || tasks?.first == .ranking {
+          report.testCount = part.testCount
+          report.fallbackCount = part.fallbackCount
+          report.unknownUsers = part.unknownUsers
+        }
+        report.evaluateSeconds += part.evaluateSeconds
+      }
+    }
+    return (fitted, report)
+  }
+}
+
+/// An experiment that cannot run as asked.
+public enum ExperimentError: Error, Equatable, Sendable, CustomStringConvertible {
+  case taskNotSupported(model: String, task: String)
+
+  public var description: String {
+    switch self {
+    case .taskNotSupported(let model, let task):
+      "model '\(model)' does not support the \(task) task; run `affinity models` to see each model's tasks"
+    }
+  }
+}
