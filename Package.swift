@@ -72,18 +72,18 @@ let package = Package(
 
     // MARK: - Tests
     .target(
-      name: "AffinityTestSupport", dependencies: ["AffinityCore", "AffinityCatalog"],
+      name: "AffinityTestSupport", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
       path: "Tests/AffinityTestSupport", swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityLinalgTests", dependencies: ["AffinityLinalg"], swiftSettings: swiftSettings),
     .testTarget(
-      name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityTestSupport"],
+      name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityModelTests",
       dependencies: [
-        "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors",
-        "AffinityCatalog", "AffinityTestSupport",
+        "AffinityCore", "AffinityLinalg", "AffinityBaselines", "AffinityFactorization",
+        "AffinityNeighbors", "AffinityCatalog", "AffinityTestSupport",
       ],
       swiftSettings: swiftSettings),
     .testTarget(

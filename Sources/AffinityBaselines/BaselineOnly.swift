@@ -38,7 +38,12 @@ public struct BaselineOnly: RatingPredictor {
     }
 
     public func validate() throws(ConfigurationError) {
-      try settings.validate(model: "BaselineOnly")
+      let check = ConfigurationCheck("BaselineOnly")
+      try check.positive("epochs", epochs)
+      try check.nonNegative("itemRegularization", itemRegularization)
+      try check.nonNegative("userRegularization", userRegularization)
+      try check.positive("learningRate", learningRate)
+      try check.nonNegative("regularization", regularization)
     }
   }
 

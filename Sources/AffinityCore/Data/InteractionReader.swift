@@ -153,6 +153,10 @@ public struct InteractionReader: Sendable {
     }
   }
 
+  static let userNames = ["user_id", "user", "userid", "uid", "customer_id", "visitor_id"]
+  static let itemNames = ["item_id", "item", "itemid", "movie_id", "movieid", "product_id", "iid"]
+  static let ratingNames = ["rating", "score", "value", "weight", "count", "playcount"]
+
   /// Decides the format from the first line.
   static func detect(first: ArraySlice<UInt8>, in text: DelimitedText) -> Format {
     let separator = DelimitedText.guessSeparator(first)
@@ -160,9 +164,10 @@ public struct InteractionReader: Sendable {
     if fields.contains(where: { $0.contains(":") }) && separator == .byte(UInt8(ascii: "\t")) {
       return .recbole
     }
-    // A header has a non-numeric third field (or second, for two-column files).
-    let probe = fields.count >= 3 ? fields[2] : fields.last ?? ""
-    return Double(probe) == nil ? .csv : .headerless
+    // A header names a known column, or has a non-numeric third (rating) field.
+    let known = Set(InteractionReader.userNames + InteractionReader.itemNames + InteractionReader.ratingNames)
+    if fields.contains(where: { known.contains($0.lowercased()) }) { return .csv }
+    return fields.count >= 3 && Double(fields[2]) == nil ? .csv : .headerless
   }
 
   private func headerLayout(
@@ -189,9 +194,9 @@ public struct InteractionReader: Sendable {
       }
       return nil
     }
-    let user = try find(columns.user, ["user_id", "user", "userid", "uid", "customer_id", "visitor_id"], required: true)
-    let item = try find(columns.item, ["item_id", "item", "itemid", "movie_id", "movieid", "product_id", "iid"], required: true)
-    let rating = try find(columns.rating, ["rating", "score", "value", "weight", "count", "playcount"], required: false)
+    let user = try find(columns.user, InteractionReader.userNames, required: true)
+    let item = try find(columns.item, InteractionReader.itemNames, required: true)
+    let rating = try find(columns.rating, InteractionReader.ratingNames, required: false)
     let timestamp = try find(columns.timestamp, ["timestamp", "time", "ts", "datetime"], required: false)
     let needed = [user, item, rating].compactMap { $0 }.max() ?? 1
     return Layout(

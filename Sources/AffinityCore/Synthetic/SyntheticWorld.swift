@@ -190,7 +190,7 @@ public struct SyntheticWorld: Sendable {
         if attempts < counts[u] * 60 && rng.nextUniform() > keep { continue }
         takenBy[i] = Int32(u)
         chosen += 1
-        let raw = 3.6 + userBias[u] + itemBias[i] + affinity * 1.6 + c.noise * rng.nextGaussian()
+        let raw = 3.5 + userBias[u] + itemBias[i] + affinity * 2.5 + c.noise * rng.nextGaussian()
         let rating = Float(min(5, max(1, raw.rounded())))
         start += Int64(1 + rng.nextUniform() * 3_600 * 6)
         builder.append(user: users[u].id, item: items[i].id, value: rating, timestamp: start)
