@@ -37,9 +37,9 @@ public struct BiasedMatrixFactorization: RatingPredictor {
     /// Defaults tuned on a validation split of MovieLens-100k training data
     /// (`docs/benchmarks/tuning.md`); Surprise's are 100, 20, 0.005, 0.02.
     public init(
-      embeddingSize: Int = 100, epochs: Int = 40, learningRate: Float = 0.007,
-      regularization: Float = 0.06, biasLearningRate: Float = 0.007, biasRegularization: Float = 0.02,
-      initialMean: Float = 0, initialStandardDeviation: Float = 0.1, usesBiases: Bool = true
+      embeddingSize: Int = 150, epochs: Int = 60, learningRate: Float = 0.007,
+      regularization: Float = 0.1, biasLearningRate: Float = 0.007, biasRegularization: Float = 0.02,
+      initialMean: Float = 0, initialStandardDeviation: Float = 0.05, usesBiases: Bool = true
     ) {
       self.embeddingSize = embeddingSize
       self.epochs = epochs
@@ -189,7 +189,7 @@ public struct ProbabilisticMatrixFactorization: RatingPredictor {
   /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`).
   public static var defaultConfiguration: Configuration {
     Configuration(
-      embeddingSize: 50, epochs: 60, learningRate: 0.005, regularization: 0.08, usesBiases: false)
+      embeddingSize: 50, epochs: 100, learningRate: 0.005, regularization: 0.12, usesBiases: false)
   }
 
   public static func fit(

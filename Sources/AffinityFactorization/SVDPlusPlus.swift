@@ -27,9 +27,9 @@ public struct SVDPlusPlus: RatingPredictor {
     /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`); Surprise's are
     /// 20 factors, 20 epochs, learning rate 0.007, regularization 0.02.
     public init(
-      embeddingSize: Int = 50, epochs: Int = 30, learningRate: Float = 0.007,
-      regularization: Float = 0.05, biasLearningRate: Float = 0.007, biasRegularization: Float = 0.02,
-      initialMean: Float = 0, initialStandardDeviation: Float = 0.1
+      embeddingSize: Int = 150, epochs: Int = 60, learningRate: Float = 0.007,
+      regularization: Float = 0.1, biasLearningRate: Float = 0.007, biasRegularization: Float = 0.02,
+      initialMean: Float = 0, initialStandardDeviation: Float = 0.05
     ) {
       self.embeddingSize = embeddingSize
       self.epochs = epochs
