@@ -1,7 +1,7 @@
 public import AffinityCore
 import AffinityBaselines
 import AffinityFactorization
-import Foundation
+public import Foundation
 
 /// What a model is for.
 public enum ModelTask: String, Sendable, Codable, CaseIterable {
@@ -20,6 +20,10 @@ public struct ModelDescriptor: Sendable {
   let build:
     @Sendable (InteractionData, [(String, String)], FitOptions) throws -> any Recommender
   let resolve: @Sendable ([(String, String)]) throws -> [String: String]
+  let decoder: @Sendable (Data) throws -> any Recommender
+
+  /// Rebuilds a model of this kind from its JSON form.
+  public func decode(_ data: Data) throws -> any Recommender { try decoder(data) }
 
   /// Trains the model on `data` with `parameters` applied over its defaults.
   public func fit(_ data: InteractionData, parameters: [(String, String)] = [], options: FitOptions)
@@ -59,6 +63,9 @@ public enum ModelCatalog {
     entry(
       NonNegativeMatrixFactorization.self, .init(), [.rating],
       "non-negative matrix factorization, multiplicative updates"),
+    entry(
+      LinearBlend.self, .init(), [.rating, .ranking],
+      "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, baseline)"),
   ]
 
   /// The names of every model.
@@ -110,6 +117,7 @@ public enum ModelCatalog {
         let configuration = try ConfigurationFields.apply(parameters, to: defaults, model: name)
         try configuration.validate()
         return ConfigurationFields.fields(configuration).mapValues(\.text)
-      })
+      },
+      decoder: { data in try JSONDecoder().decode(Model.self, from: data) })
   }
 }
