@@ -8,10 +8,10 @@ import Foundation
 ///
 /// Blackman, Vigna. "Scrambled Linear Pseudorandom Number Generators." 2021.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-  private var s0: UInt64
-  private var s1: UInt64
-  private var s2: UInt64
-  private var s3: UInt64
+  @usableFromInline var s0: UInt64
+  @usableFromInline var s1: UInt64
+  @usableFromInline var s2: UInt64
+  @usableFromInline var s3: UInt64
 
   public init(seed: UInt64, stream: UInt64 = 0) {
     var mix = seed ^ (stream &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03
@@ -28,6 +28,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     s3 = next()
   }
 
+  @inlinable
   public mutating func next() -> UInt64 {
     let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
     let t = s1 << 17
@@ -41,6 +42,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
   }
 
   /// A uniform `Double` in `[0, 1)` with 53 random bits.
+  @inlinable
   public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
   /// A standard normal draw (Box–Muller).
@@ -52,11 +54,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
   }
 
   /// A uniform integer in `0..<upperBound`.
+  @inlinable
   public mutating func nextInt(below upperBound: Int) -> Int {
     Int(truncatingIfNeeded: next(upperBound: UInt64(upperBound)))
   }
 
   /// Shuffles `array` in place (Fisher–Yates).
+  @inlinable
   public mutating func shuffle<T>(_ array: inout [T]) {
     guard array.count > 1 else { return }
     for i in stride(from: array.count - 1, to: 0, by: -1) {
