@@ -48,7 +48,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityCatalog",
-      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization"],
+      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors"],
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],

@@ -16,7 +16,7 @@ import Foundation
 /// Töscher, Jahrer, Bell. "The BigChaos Solution to the Netflix Grand Prize." 2009.
 public struct LinearBlend: RatingPredictor {
   public struct Configuration: ModelConfiguration {
-    /// Comma-separated catalogue names of the members, each with its default parameters.
+    /// Catalogue names of the members, separated by "," or "+", each with its default parameters.
     public var models: String
     /// Share of training rows held out to fit the weights.
     public var holdoutFraction: Float
@@ -24,7 +24,7 @@ public struct LinearBlend: RatingPredictor {
     public var regularization: Float
 
     public init(
-      models: String = "svd,svdpp,knn-baseline,baseline", holdoutFraction: Float = 0.1,
+      models: String = "svd,svdpp,knn-baseline,knn-means,pmf", holdoutFraction: Float = 0.1,
       regularization: Float = 1
     ) {
       self.models = models
@@ -33,7 +33,8 @@ public struct LinearBlend: RatingPredictor {
     }
 
     var memberNames: [String] {
-      models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+      models.split(whereSeparator: { $0 == "," || $0 == "+" }).map { $0.trimmingCharacters(in: .whitespaces) }
+        .filter { !$0.isEmpty }
     }
 
     public func validate() throws(ConfigurationError) {

@@ -1,6 +1,7 @@
 public import AffinityCore
 import AffinityBaselines
 import AffinityFactorization
+import AffinityNeighbors
 public import Foundation
 
 /// What a model is for.
@@ -51,6 +52,12 @@ public enum ModelCatalog {
     entry(
       MostPopular.self, .init(), [.ranking],
       "the most-interacted items, the same for everyone"),
+    entry(KNNBasic.self, .init(), [.rating], "k-NN weighted mean of neighbours' ratings (MSD, user-based)"),
+    entry(KNNWithMeans.self, .init(), [.rating], "k-NN on mean-centred ratings"),
+    entry(KNNWithZScore.self, .init(), [.rating], "k-NN on z-score-normalised ratings"),
+    entry(
+      KNNBaseline.self, .init(), [.rating],
+      "k-NN on baseline residuals, Pearson-baseline item similarity (Koren 2010)"),
     entry(
       BiasedMatrixFactorization.self, .init(), [.rating, .ranking],
       "biased matrix factorization by SGD (Funk SVD, Surprise's SVD)"),
@@ -63,9 +70,10 @@ public enum ModelCatalog {
     entry(
       NonNegativeMatrixFactorization.self, .init(), [.rating],
       "non-negative matrix factorization, multiplicative updates"),
+    entry(SlopeOne.self, .init(), [.rating], "Slope One: mean rating differences between items"),
     entry(
       LinearBlend.self, .init(), [.rating, .ranking],
-      "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, baseline)"),
+      "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, knn-means, pmf)"),
   ]
 
   /// The names of every model.

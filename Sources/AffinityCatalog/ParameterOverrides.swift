@@ -65,7 +65,9 @@ enum JSONValue: Codable, Equatable {
 /// Surprise's parameter names, mapped to ours; one alias may set several fields.
 let parameterAliases: [String: [String]] = [
   "n_factors": ["embeddingSize"], "factors": ["embeddingSize"],
-  "n_epochs": ["epochs"],
+  "n_epochs": ["epochs", "baselineEpochs"],
+  "method": ["method", "baselineMethod"], "learning_rate": ["learningRate", "baselineLearningRate"],
+  "reg": ["regularization", "baselineRegularization"],
   "lr_all": ["learningRate", "biasLearningRate"],
   "reg_all": ["regularization", "biasRegularization"],
   "lr_pu": ["learningRate"], "lr_qi": ["learningRate"], "lr_yj": ["learningRate"],
@@ -80,6 +82,12 @@ let parameterAliases: [String: [String]] = [
   "k": ["neighborCount"], "min_k": ["minimumNeighbors"], "user_based": ["userBased"],
   "name": ["similarity"], "sim": ["similarity"], "min_support": ["minimumSupport"],
 ]
+
+extension ModelConfiguration {
+  fileprivate func isALS(_ field: String, fields: [String: JSONValue]) -> Bool {
+    fields[field] == .string("als")
+  }
+}
 
 /// Reads and rewrites a ``ModelConfiguration`` as a flat dictionary of JSON values.
 enum ConfigurationFields {
@@ -127,6 +135,15 @@ enum ConfigurationFields {
           fields[target] = .string(value.replacingOccurrences(of: "_", with: "-"))
         }
       }
+    }
+    // Surprise's SGD baselines default to 20 epochs, ALS to 10: follow a method change unless
+    // the epochs were given too.
+    let names = Set(parameters.map(\.0))
+    for (method, epochs) in [("method", "epochs"), ("baselineMethod", "baselineEpochs")]
+    where fields[method] == .string("sgd") && base.isALS(method, fields: Self.fields(base))
+      && names.isDisjoint(with: [epochs, "n_epochs"])
+    {
+      fields[epochs] = .number(20)
     }
     guard let data = try? JSONEncoder().encode(fields) else { return base }
     do {

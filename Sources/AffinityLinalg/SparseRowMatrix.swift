@@ -47,6 +47,29 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   /// Number of stored entries.
   public var nonZeroCount: Int { columns.count }
 
+  enum CodingKeys: String, CodingKey { case rowCount, columnCount, rowStarts, columns, values, entries }
+
+  /// Decodes and checks the structure, so a corrupted file cannot index out of bounds later.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    rowCount = try c.decode(Int.self, forKey: .rowCount)
+    columnCount = try c.decode(Int.self, forKey: .columnCount)
+    rowStarts = try c.decode([Int].self, forKey: .rowStarts)
+    columns = try c.decode([Int32].self, forKey: .columns)
+    values = try c.decode([Float].self, forKey: .values)
+    entries = try c.decode([Int32].self, forKey: .entries)
+    let consistent =
+      rowCount >= 0 && columnCount >= 0 && rowStarts.count == rowCount + 1
+      && rowStarts.first == 0 && rowStarts.last == columns.count
+      && values.count == columns.count && entries.count == columns.count
+      && zip(rowStarts, rowStarts.dropFirst()).allSatisfy { $0 <= $1 }
+      && columns.allSatisfy { $0 >= 0 && Int($0) < columnCount }
+    guard consistent else {
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: "inconsistent sparse matrix"))
+    }
+  }
+
   /// The range of positions that row `r` occupies.
   @inlinable
   public func range(ofRow r: Int) -> Range<Int> { rowStarts[r]..<rowStarts[r + 1] }
@@ -55,7 +78,8 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   @inlinable
   public func count(ofRow r: Int) -> Int { rowStarts[r + 1] - rowStarts[r] }
 
-  /// The transpose (CSC of this matrix), rows ordered by original entry order.
+  /// The transpose (CSC of this matrix); within a row of the result, entries are ordered by
+  /// their row in this matrix, and ``entries`` still point at the original triples.
   public func transposed() -> SparseRowMatrix {
     var rowsOfEntries = [Int32](repeating: 0, count: nonZeroCount)
     var originalEntries = [Int32](repeating: 0, count: nonZeroCount)

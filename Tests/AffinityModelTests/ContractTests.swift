@@ -6,9 +6,19 @@ import Testing
 
 @Suite("Every model keeps the Recommender contract")
 struct ContractTests {
+  /// Lighter settings for the models whose defaults are slow in a debug build; the contract
+  /// does not depend on them.
+  static let quickSettings: [String: [(String, String)]] = [
+    "svd": [("epochs", "5"), ("embeddingSize", "16")],
+    "pmf": [("epochs", "5"), ("embeddingSize", "16")],
+    "svdpp": [("epochs", "5"), ("embeddingSize", "16")],
+    "nmf": [("epochs", "10")],
+    "blend": [("models", "baseline+knn-means+slope-one")],
+  ]
+
   @Test(arguments: ModelCatalog.names)
   func keepsTheContract(model: String) throws {
-    try RecommenderContract.check(model: model)
+    try RecommenderContract.check(model: model, parameters: Self.quickSettings[model] ?? [])
   }
 
   /// One out-of-range value per model, and the exact message a user sees.

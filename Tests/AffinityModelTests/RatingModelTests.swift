@@ -48,7 +48,8 @@ struct RatingModelTests {
     let svd = try BiasedMatrixFactorization.fit(
       train, configuration: .init(embeddingSize: 16, epochs: 30), options: FitOptions(seed: 1))
     let svdpp = try SVDPlusPlus.fit(
-      train, configuration: .init(embeddingSize: 16, epochs: 20), options: FitOptions(seed: 1))
+      train, configuration: .init(embeddingSize: 16, epochs: 40, learningRate: 0.01, regularization: 0.05),
+      options: FitOptions(seed: 1))
     #expect(rmse(svd) < rmse(baseline) - 0.01, "SVD must learn the latent tastes")
     #expect(rmse(svdpp) < rmse(baseline) - 0.01, "SVD++ must learn the latent tastes")
   }

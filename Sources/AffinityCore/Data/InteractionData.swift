@@ -32,7 +32,7 @@ public struct InteractionData: Sendable {
   public let timestamps: [Int64]
   /// User × item, rows in user index order, entries in input order.
   public let byUser: SparseRowMatrix
-  /// Item × user, the transpose of ``byUser``.
+  /// Item × user, the transpose of ``byUser``, each item's users in input order.
   public let byItem: SparseRowMatrix
   /// Where the data came from, for messages.
   public let source: String
@@ -70,7 +70,11 @@ public struct InteractionData: Sendable {
     byUser = SparseRowMatrix(
       rowCount: users.count, columnCount: items.count, rows: userIndices, columns: itemIndices,
       values: values)
-    byItem = byUser.transposed()
+    // Built from the triples, not by transposing, so each item's raters keep input order
+    // (Surprise's neighbour tie-breaking depends on it).
+    byItem = SparseRowMatrix(
+      rowCount: items.count, columnCount: users.count, rows: itemIndices, columns: userIndices,
+      values: values)
   }
 
   /// Number of interactions.

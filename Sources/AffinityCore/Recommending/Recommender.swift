@@ -137,8 +137,9 @@ extension Recommender {
 public struct RatingPrediction: Sendable, Equatable {
   /// The estimate, clipped to the training rating scale by ``RatingPredictor/predictedRating(user:item:)``.
   public var value: Float
-  /// True when the model could not use its full formula (unknown user or item, no neighbours)
-  /// and returned its fallback, as Surprise's `was_impossible`.
+  /// True when the model could not apply its formula at all and returned its fallback (often
+  /// μ), exactly where Surprise reports `was_impossible`. Models whose formula degrades
+  /// gracefully for an unknown side (BaselineOnly, SVD, KNNBaseline: `μ + b_i`) return false.
   public var isFallback: Bool
 
   public init(value: Float, isFallback: Bool = false) {
