@@ -11,7 +11,7 @@ public struct AffinityCommand: ParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self,
+      DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
       TuneCommand.self, SplitCommand.self, GenerateCommand.self,
     ])
 

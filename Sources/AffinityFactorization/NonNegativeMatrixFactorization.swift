@@ -23,10 +23,11 @@ public struct NonNegativeMatrixFactorization: RatingPredictor {
     public var initialLow: Float
     public var initialHigh: Float
 
-    /// Surprise's defaults: 15 factors, 50 epochs, λ = 0.06.
+    /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`); Surprise's are
+    /// 15 factors, 50 epochs, λ = 0.06.
     public init(
-      embeddingSize: Int = 15, epochs: Int = 50, userRegularization: Float = 0.06,
-      itemRegularization: Float = 0.06, initialLow: Float = 0, initialHigh: Float = 1
+      embeddingSize: Int = 50, epochs: Int = 100, userRegularization: Float = 0.1,
+      itemRegularization: Float = 0.1, initialLow: Float = 0, initialHigh: Float = 1
     ) {
       self.embeddingSize = embeddingSize
       self.epochs = epochs
@@ -79,19 +80,35 @@ public struct NonNegativeMatrixFactorization: RatingPredictor {
       var userDenominator = DenseMatrix(rows: data.users.count, columns: k)
       var itemNumerator = DenseMatrix(rows: data.items.count, columns: k)
       var itemDenominator = DenseMatrix(rows: data.items.count, columns: k)
+      let stride = p.stride
       var squaredError = 0.0
-      for u in 0..<data.users.count {
-        for position in ratings.range(ofRow: u) {
-          let i = Int(ratings.columns[position])
-          let r = ratings.values[position]
-          var estimate: Float = 0
-          for f in 0..<k { estimate += p[u, f] * q[i, f] }
-          squaredError += Double((r - estimate) * (r - estimate))
-          for f in 0..<k {
-            userNumerator[u, f] += q[i, f] * r
-            userDenominator[u, f] += q[i, f] * estimate
-            itemNumerator[i, f] += p[u, f] * r
-            itemDenominator[i, f] += p[u, f] * estimate
+      p.storage.withUnsafeBufferPointer { pp in
+        q.storage.withUnsafeBufferPointer { qq in
+          userNumerator.storage.withUnsafeMutableBufferPointer { un in
+            userDenominator.storage.withUnsafeMutableBufferPointer { ud in
+              itemNumerator.storage.withUnsafeMutableBufferPointer { inum in
+                itemDenominator.storage.withUnsafeMutableBufferPointer { iden in
+                  guard let pBase = pp.baseAddress, let qBase = qq.baseAddress, let unBase = un.baseAddress,
+                    let udBase = ud.baseAddress, let inBase = inum.baseAddress, let idBase = iden.baseAddress
+                  else { return }
+                  for u in 0..<data.users.count {
+                    let pu = pBase + u * stride
+                    for position in ratings.range(ofRow: u) {
+                      let i = Int(ratings.columns[position])
+                      let r = ratings.values[position]
+                      let qi = qBase + i * stride
+                      let estimate = Vector.dot(pu, qi, count: k)
+                      squaredError += Double((r - estimate) * (r - estimate))
+                      // numerators += factor · r, denominators += factor · r̂
+                      Vector.axpy(r, qi, unBase + u * stride, count: k)
+                      Vector.axpy(estimate, qi, udBase + u * stride, count: k)
+                      Vector.axpy(r, pu, inBase + i * stride, count: k)
+                      Vector.axpy(estimate, pu, idBase + i * stride, count: k)
+                    }
+                  }
+                }
+              }
+            }
           }
         }
       }

@@ -34,13 +34,15 @@ public enum AggregationRule: String, Sendable, Codable, Hashable, CaseIterable {
     }
   }
 
-  /// The default similarity: Surprise's `msd`, except `pearsonBaseline` for KNNBaseline.
+  /// The default similarity: item-based Pearson-baseline for the centred variants, which won a
+  /// validation search on MovieLens-100k training data (`docs/benchmarks/tuning.md`); Surprise's
+  /// `msd` for KNNBasic, where it won.
   public var defaultSimilarity: Similarity {
-    self == .baselineCentered ? .pearsonBaseline : .msd
+    self == .weightedMean ? .msd : .pearsonBaseline
   }
 
-  /// The default orientation: Surprise's user-based, except item-based for KNNBaseline.
-  public var defaultUserBased: Bool { self != .baselineCentered }
+  /// The default orientation: user-based (Surprise's) for KNNBasic, item-based otherwise.
+  public var defaultUserBased: Bool { self == .weightedMean }
 }
 
 /// Picks the ``AggregationRule`` of a ``NeighborhoodModel``; one caseless type per model.
@@ -76,13 +78,15 @@ public typealias KNNBasic = NeighborhoodModel<WeightedMean>
 
 /// k-NN on mean-centred ratings (Surprise's `KNNWithMeans`).
 ///
-/// `r̂_ui = μ_u + Σ sim(u, v) · (r_vi − μ_v) / Σ sim(u, v)` (user-based). Fewer than
+/// `r̂_ui = μ_u + Σ sim(u, v) · (r_vi − μ_v) / Σ sim(u, v)` (shown user-based; the default is
+/// item-based with Pearson-baseline similarity). Fewer than
 /// `minimumNeighbors` neighbours gives `μ_u`; an unknown user or item falls back to μ.
 public typealias KNNWithMeans = NeighborhoodModel<MeanCentered>
 
 /// k-NN on z-scored ratings (Surprise's `KNNWithZScore`).
 ///
-/// `r̂_ui = μ_u + σ_u · Σ sim(u, v) · (r_vi − μ_v) / σ_v / Σ sim(u, v)` (user-based), σ the
+/// `r̂_ui = μ_u + σ_u · Σ sim(u, v) · (r_vi − μ_v) / σ_v / Σ sim(u, v)` (shown user-based; the
+/// default is item-based with Pearson-baseline similarity), σ the
 /// population standard deviation; a σ of 0 is replaced by that of all ratings.
 public typealias KNNWithZScore = NeighborhoodModel<ZScoreCentered>
 
