@@ -131,15 +131,15 @@ struct NeighborsTests {
   }
 
   @Test func knnWithMeansCentresOnEachUsersMean() throws {
-    let model = try Self.fit(KNNWithMeans.self, .init())
+    let model = try Self.fit(KNNWithMeans.self, .init(similarity: .msd, userBased: true))
     // μ_u1 = 4; terms 3 − 9/4, 4 − 4, 5 − 4: 4 + (3/20 + 2/3) / (23/15) = 4 + 49/92.
     #expect(abs(Self.prediction(model, "u1", "i4").value - (4 + 49.0 / 92)) < 1e-6)
-    let few = try Self.fit(KNNWithMeans.self, .init(minimumNeighbors: 4))
+    let few = try Self.fit(KNNWithMeans.self, .init(minimumNeighbors: 4, similarity: .msd, userBased: true))
     #expect(Self.prediction(few, "u1", "i4") == RatingPrediction(value: 4), "μ_u1, not a fallback")
   }
 
   @Test func zScoreAndBaselineVariantsMatchSurprise() throws {
-    let zScore = try Self.fit(KNNWithZScore.self, .init())
+    let zScore = try Self.fit(KNNWithZScore.self, .init(similarity: .msd, userBased: true))
     #expect(abs(Self.prediction(zScore, "u1", "i4").value - 4.5311151) < 1e-5)
     #expect(abs(Self.prediction(zScore, "u3", "i3").value - 4.3821816) < 1e-5)
     let itemPearson = try Self.fit(
@@ -277,6 +277,9 @@ struct NeighborsTests {
     #expect(basic.userBased && basic.minimumSupport == 1 && basic.shrinkage == 100)
     let baseline = KNNBaseline.Configuration()
     #expect(baseline.similarity == .pearsonBaseline && !baseline.userBased)
+    // The centred variants default to the validation-tuned item-based Pearson-baseline.
+    let means = KNNWithMeans.Configuration()
+    #expect(means.similarity == .pearsonBaseline && !means.userBased)
     #expect(
       baseline.baselineEpochs == 10
         && KNNBaseline.Configuration(baselineMethod: .sgd).baselineEpochs == 20)
