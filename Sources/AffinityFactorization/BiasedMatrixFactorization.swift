@@ -4,8 +4,8 @@ public import AffinityLinalg
 /// Matrix factorization for explicit ratings, trained by stochastic gradient descent (Funk SVD).
 ///
 /// Predicts `r̂_ui = μ + b_u + b_i + q_iᵀ p_u` and minimizes
-/// `Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)` one rating at a time, visiting the
-/// ratings in a fresh seeded order each epoch. With `usesBiases = false` the model is
+/// `Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)` one rating at a time. Each epoch
+/// visits users in a fresh seeded order and each user's ratings in a seeded order. With `usesBiases = false` the model is
 /// `r̂_ui = q_iᵀ p_u`, the probabilistic MF of Salakhutdinov & Mnih (see
 /// ``ProbabilisticMatrixFactorization``). An unknown user or item drops its terms (Surprise's
 /// convention), so the fallback is `μ + b_i`, `μ + b_u` or `μ`.
@@ -96,16 +96,18 @@ public struct BiasedMatrixFactorization: RatingPredictor {
     var generator = SeededGenerator(seed: options.seed, stream: 3)
     let name = c.usesBiases ? "SVD" : "PMF"
 
+    let ratings = data.byUser
+    let userOfPosition = FactorTraining.rowOfPosition(ratings)
     for epoch in 1...c.epochs {
-      let order = FactorTraining.epochOrder(data.count, generator: &generator)
+      let order = FactorTraining.epochOrder(ratings, generator: &generator)
       var squaredError = 0.0
       p.storage.withUnsafeMutableBufferPointer { pp in
         q.storage.withUnsafeMutableBufferPointer { qq in
           bu.withUnsafeMutableBufferPointer { bub in
             bi.withUnsafeMutableBufferPointer { bib in
-              data.userIndices.withUnsafeBufferPointer { users in
-                data.itemIndices.withUnsafeBufferPointer { items in
-                  data.values.withUnsafeBufferPointer { values in
+              userOfPosition.withUnsafeBufferPointer { users in
+                ratings.columns.withUnsafeBufferPointer { items in
+                  ratings.values.withUnsafeBufferPointer { values in
                     guard let pBase = pp.baseAddress, let qBase = qq.baseAddress else { return }
                     let ps = p.stride
                     let qs = q.stride

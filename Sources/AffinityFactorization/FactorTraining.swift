@@ -29,10 +29,30 @@ enum FactorTraining {
     return matrix
   }
 
-  /// The order in which one epoch visits the training rows.
-  static func epochOrder(_ count: Int, generator: inout SeededGenerator) -> [Int32] {
-    var order = (0..<Int32(count)).map { $0 }
-    generator.shuffle(&order)
+  /// The order in which one epoch visits the ratings: positions into the user × item CSR.
+  ///
+  /// Users come in a fresh seeded order and each user's ratings in a seeded order, so the
+  /// user's factor row stays in cache while their ratings are visited (at 5M ratings a fully
+  /// random order was 5× slower) and the visit order still changes every epoch.
+  static func epochOrder(_ ratings: SparseRowMatrix, generator: inout SeededGenerator) -> [Int32] {
+    var users = Array(0..<ratings.rowCount)
+    generator.shuffle(&users)
+    var order = [Int32]()
+    order.reserveCapacity(ratings.nonZeroCount)
+    var block: [Int32] = []
+    for u in users {
+      block.removeAll(keepingCapacity: true)
+      for p in ratings.range(ofRow: u) { block.append(Int32(p)) }
+      generator.shuffle(&block)
+      order.append(contentsOf: block)
+    }
     return order
+  }
+
+  /// The row of every stored position of `matrix`.
+  static func rowOfPosition(_ matrix: SparseRowMatrix) -> [Int32] {
+    var rows = [Int32](repeating: 0, count: matrix.nonZeroCount)
+    for r in 0..<matrix.rowCount { for p in matrix.range(ofRow: r) { rows[p] = Int32(r) } }
+    return rows
   }
 }

@@ -30,11 +30,34 @@ public struct DelimitedText: Sendable {
     guard FileManager.default.fileExists(atPath: path) else {
       throw .unreadable(file: path, reason: "no such file; check the path")
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw .unreadable(file: path, reason: "the file could not be opened (permissions?)")
+    // Read straight into the byte array: going through `Data` would hold the file twice.
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else {
+      throw .unreadable(file: path, reason: String(cString: strerror(errno)))
     }
+    defer { close(fd) }
+    var status = stat()
+    guard fstat(fd, &status) == 0 else {
+      throw .unreadable(file: path, reason: String(cString: strerror(errno)))
+    }
+    let size = Int(status.st_size)
+    var failure: String?
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+      initialized = 0
+      guard let base = buffer.baseAddress else { return }
+      while initialized < size {
+        let n = read(fd, base + initialized, size - initialized)
+        if n < 0 {
+          failure = String(cString: strerror(errno))
+          return
+        }
+        if n == 0 { break }
+        initialized += n
+      }
+    }
+    if let failure { throw .unreadable(file: path, reason: failure) }
     self.path = path
-    self.bytes = [UInt8](data)
+    self.bytes = bytes
   }
 
   /// Text given in memory, for tests and stdin.

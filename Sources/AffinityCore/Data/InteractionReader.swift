@@ -47,11 +47,17 @@ public struct InteractionReader: Sendable {
 
   /// Reads `path` into ``InteractionData``.
   public func read(_ path: String) throws(DataError) -> InteractionData {
-    try read(DelimitedText(path: path))
+    // Parse in a scope of its own so the file's bytes are freed before the CSR is built.
+    let builder = try parse(DelimitedText(path: path))
+    return try builder.build()
   }
 
   /// Reads text already in memory.
   public func read(_ text: DelimitedText) throws(DataError) -> InteractionData {
+    try parse(text).build()
+  }
+
+  func parse(_ text: DelimitedText) throws(DataError) -> InteractionData.Builder {
     guard let first = text.firstLine else { throw .empty(source: text.path) }
     let resolved = format == .auto ? InteractionReader.detect(first: first, in: text) : format
     var separator = DelimitedText.guessSeparator(first)
@@ -130,7 +136,8 @@ public struct InteractionReader: Sendable {
       }
       builder.append(user: user, item: item, value: value, timestamp: timestamp)
     }
-    return try builder.build()
+    guard builder.count > 0 else { throw .empty(source: text.path) }
+    return builder
   }
 
   private func cache<ID>(_ cache: inout [ArraySlice<UInt8>: ID], _ key: ArraySlice<UInt8>, _ id: ID) -> ID {
