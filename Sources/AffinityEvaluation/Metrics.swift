@@ -21,8 +21,12 @@ public enum RatingMetrics {
     return sum / Double(actual.count)
   }
 
-  /// Fraction of concordant pairs within each user, averaged as Surprise's `fcp`:
-  /// `n_c / (n_c + n_d)` with `n_c`, `n_d` the per-user means of concordant and discordant pairs.
+  /// Fraction of concordant pairs within each user, computed as Surprise's `fcp`.
+  ///
+  /// `n_c / (n_c + n_d)` where `n_c` is the mean number of concordant pairs over the users that
+  /// have at least one, and `n_d` the mean number of discordant pairs over the users that have
+  /// at least one (Surprise keeps per-user counts in a `defaultdict` that only holds users with a
+  /// non-zero count).
   ///
   /// Koren. "Factor in the Neighbors." TKDD 2010, §5.
   public static func fcp(users: [Int], actual: [Float], predicted: [Float]) -> Double {
@@ -30,6 +34,8 @@ public enum RatingMetrics {
     for k in users.indices { byUser[users[k], default: []].append(k) }
     var concordant = 0.0
     var discordant = 0.0
+    var concordantUsers = 0
+    var discordantUsers = 0
     for rows in byUser.values {
       var nc = 0
       var nd = 0
@@ -39,12 +45,19 @@ public enum RatingMetrics {
           if predicted[a] >= predicted[b] && actual[a] < actual[b] { nd += 1 }
         }
       }
-      concordant += Double(nc)
-      discordant += Double(nd)
+      if nc > 0 {
+        concordant += Double(nc)
+        concordantUsers += 1
+      }
+      if nd > 0 {
+        discordant += Double(nd)
+        discordantUsers += 1
+      }
     }
-    let users = Double(byUser.count)
-    guard users > 0, concordant + discordant > 0 else { return .nan }
-    return (concordant / users) / (concordant / users + discordant / users)
+    let meanConcordant = concordantUsers > 0 ? concordant / Double(concordantUsers) : 0
+    let meanDiscordant = discordantUsers > 0 ? discordant / Double(discordantUsers) : 0
+    guard meanConcordant + meanDiscordant > 0 else { return .nan }
+    return meanConcordant / (meanConcordant + meanDiscordant)
   }
 }
 

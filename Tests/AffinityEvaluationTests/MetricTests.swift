@@ -17,6 +17,11 @@ struct MetricTests {
     // User 0: (5, 4.5) vs (1, 2) concordant; user 1: (4, 2) vs (3, 3) discordant.
     let fcp = RatingMetrics.fcp(users: [0, 0, 1, 1], actual: [5, 1, 4, 3], predicted: [4.5, 2, 2, 3])
     #expect(fcp == 0.5)
+    // As Surprise: means over users with a non-zero count. User 0 has 3 concordant pairs,
+    // user 1 two concordant and one discordant: n_c = (3 + 2) / 2, n_d = 1 / 1 (not 5 / 1 · ½).
+    let surprise = RatingMetrics.fcp(
+      users: [0, 0, 0, 1, 1, 1], actual: [1, 2, 3, 1, 2, 3], predicted: [1, 2, 3, 1, 3, 2])
+    #expect(abs(surprise - 5.0 / 7) < 1e-12)
   }
 
   @Test func rankingMetricsAtK() {
