@@ -4,8 +4,10 @@ public import AffinityLinalg
 /// Matrix factorization for explicit ratings, trained by stochastic gradient descent (Funk SVD).
 ///
 /// Predicts `r̂_ui = μ + b_u + b_i + q_iᵀ p_u` and minimizes
-/// `Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)` one rating at a time. Each epoch
-/// visits users in a fresh seeded order and each user's ratings in a seeded order. With `usesBiases = false` the model is
+/// `Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)` one rating at a time, on a stratified
+/// schedule (Gemulla et al., KDD 2011): users and items fall in 4 blocks by index, and each
+/// epoch runs 4 strata of 4 blocks that share no user or item, users in a fresh seeded order.
+/// Blocks of a stratum run on all cores; the result is the same bytes on one core or many. With `usesBiases = false` the model is
 /// `r̂_ui = q_iᵀ p_u`, the probabilistic MF of Salakhutdinov & Mnih (see
 /// ``ProbabilisticMatrixFactorization``). An unknown user or item drops its terms (Surprise's
 /// convention), so the fallback is `μ + b_i`, `μ + b_u` or `μ`.
@@ -97,40 +99,62 @@ public struct BiasedMatrixFactorization: RatingPredictor {
     let name = c.usesBiases ? "SVD" : "PMF"
 
     let ratings = data.byUser
-    let userOfPosition = FactorTraining.rowOfPosition(ratings)
+    let schedule = StratifiedSchedule(ratings, itemCount: data.items.count)
+    let blocks = schedule.blocks
+    let ps = p.stride
+    // Rows are zero-padded to the stride (a multiple of 8); running the kernels over the padding
+    // keeps it zero and removes the scalar tail.
+    let parallelFrom = options.isParallel && data.count >= 50_000 ? 0 : Int.max
     for epoch in 1...c.epochs {
-      let order = FactorTraining.epochOrder(ratings, generator: &generator)
+      var userOrder = Array(0..<data.users.count)
+      generator.shuffle(&userOrder)
+      let usersByBlock = (0..<blocks).map { b in userOrder.filter { schedule.userBlock($0) == b } }
       var squaredError = 0.0
       p.storage.withUnsafeMutableBufferPointer { pp in
         q.storage.withUnsafeMutableBufferPointer { qq in
           bu.withUnsafeMutableBufferPointer { bub in
             bi.withUnsafeMutableBufferPointer { bib in
-              userOfPosition.withUnsafeBufferPointer { users in
-                ratings.columns.withUnsafeBufferPointer { items in
-                  ratings.values.withUnsafeBufferPointer { values in
-                    guard let pBase = pp.baseAddress, let qBase = qq.baseAddress else { return }
-                    let ps = p.stride
-                    let qs = q.stride
-                    for row in order {
-                      let n = Int(row)
-                      let u = Int(users[n])
-                      let i = Int(items[n])
-                      let pu = pBase + u * ps
-                      let qi = qBase + i * qs
-                      let dot = Vector.dot(pu, qi, count: k)
-                      let error = values[n] - (mu + bub[u] + bib[i] + dot)
-                      squaredError += Double(error * error)
-                      if c.usesBiases {
-                        bub[u] += c.biasLearningRate * (error - c.biasRegularization * bub[u])
-                        bib[i] += c.biasLearningRate * (error - c.biasRegularization * bib[i])
+              guard let pBase = pp.baseAddress, let qBase = qq.baseAddress,
+                let buBase = bub.baseAddress, let biBase = bib.baseAddress
+              else { return }
+              let shared = UncheckedBox((pBase, qBase, buBase, biBase))
+              for stratum in 0..<blocks {
+                // The blocks of one stratum share no user and no item, so running them at once
+                // gives the same bytes as running them one after another.
+                let errors = Parallel.mapChunks(
+                  count: blocks, chunkCount: blocks, minimumParallelCount: parallelFrom
+                ) { _, userBlock -> Double in
+                  let (pBase, qBase, bu, bi) = shared.value
+                  let itemBlock = (userBlock + stratum) % blocks
+                  var blockError = 0.0
+                  ratings.columns.withUnsafeBufferPointer { items in
+                    ratings.values.withUnsafeBufferPointer { values in
+                      schedule.positions.withUnsafeBufferPointer { positions in
+                        for u in usersByBlock[userBlock] {
+                          let pu = pBase + u * ps
+                          for index in schedule.range(user: u, itemBlock: itemBlock) {
+                            let n = Int(positions[index])
+                            let i = Int(items[n])
+                            let qi = qBase + i * ps
+                            let dot = Vector.dot(pu, qi, count: ps)
+                            let error = values[n] - (mu + bu[u] + bi[i] + dot)
+                            blockError += Double(error * error)
+                            if c.usesBiases {
+                              bu[u] += c.biasLearningRate * (error - c.biasRegularization * bu[u])
+                              bi[i] += c.biasLearningRate * (error - c.biasRegularization * bi[i])
+                            }
+                            Vector.factorStep(
+                              pu, qi, count: ps, error: error, learningRateP: c.learningRate,
+                              regularizationP: c.regularization, learningRateQ: c.learningRate,
+                              regularizationQ: c.regularization)
+                          }
+                        }
                       }
-                      Vector.factorStep(
-                        pu, qi, count: k, error: error, learningRateP: c.learningRate,
-                        regularizationP: c.regularization, learningRateQ: c.learningRate,
-                        regularizationQ: c.regularization)
                     }
                   }
+                  return blockError
                 }
+                for e in errors { squaredError += e }
               }
             }
           }

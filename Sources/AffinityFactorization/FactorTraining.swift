@@ -56,3 +56,51 @@ enum FactorTraining {
     return rows
   }
 }
+
+/// The schedule of stratified SGD: each user's ratings grouped by the block of their item.
+///
+/// Users and items fall in ``blocks`` contiguous index ranges (contiguous, so that biases of
+/// neighbouring indices, which share a cache line, are written by one thread). Stratum `s` pairs user
+/// block `b` with item block `(b + s) % blocks`, so the blocks of a stratum touch disjoint rows
+/// of both factor matrices and can run in parallel without changing the result.
+///
+/// Gemulla, Nijkamp, Haas, Sismanis. "Large-Scale Matrix Factorization with Distributed
+/// Stochastic Gradient Descent." KDD 2011.
+struct StratifiedSchedule: Sendable {
+  /// Fixed, never derived from the core count, so results do not depend on the machine.
+  let blocks = 4
+  /// CSR positions, grouped by user, then by item block, input order within a group.
+  let positions: [Int32]
+  /// `users · blocks + 1` offsets into ``positions``.
+  let starts: [Int]
+
+  let userCount: Int
+  let itemCount: Int
+
+  init(_ ratings: SparseRowMatrix, itemCount: Int) {
+    self.userCount = ratings.rowCount
+    self.itemCount = itemCount
+    let blocks = self.blocks
+    var positions = [Int32]()
+    positions.reserveCapacity(ratings.nonZeroCount)
+    var starts = [Int]()
+    starts.reserveCapacity(ratings.rowCount * blocks + 1)
+    for u in 0..<ratings.rowCount {
+      for b in 0..<blocks {
+        starts.append(positions.count)
+        for p in ratings.range(ofRow: u) where Int(ratings.columns[p]) * blocks / max(itemCount, 1) == b {
+          positions.append(Int32(p))
+        }
+      }
+    }
+    starts.append(positions.count)
+    self.positions = positions
+    self.starts = starts
+  }
+
+  func userBlock(_ u: Int) -> Int { u * blocks / max(userCount, 1) }
+
+  func range(user u: Int, itemBlock b: Int) -> Range<Int> {
+    starts[u * blocks + b]..<starts[u * blocks + b + 1]
+  }
+}

@@ -97,13 +97,13 @@ public struct NonNegativeMatrixFactorization: RatingPredictor {
                       let i = Int(ratings.columns[position])
                       let r = ratings.values[position]
                       let qi = qBase + i * stride
-                      let estimate = Vector.dot(pu, qi, count: k)
+                      let estimate = Vector.dot(pu, qi, count: stride)
                       squaredError += Double((r - estimate) * (r - estimate))
                       // numerators += factor · r, denominators += factor · r̂
-                      Vector.axpy(r, qi, unBase + u * stride, count: k)
-                      Vector.axpy(estimate, qi, udBase + u * stride, count: k)
-                      Vector.axpy(r, pu, inBase + i * stride, count: k)
-                      Vector.axpy(estimate, pu, idBase + i * stride, count: k)
+                      Vector.axpy(r, qi, unBase + u * stride, count: stride)
+                      Vector.axpy(estimate, qi, udBase + u * stride, count: stride)
+                      Vector.axpy(r, pu, inBase + i * stride, count: stride)
+                      Vector.axpy(estimate, pu, idBase + i * stride, count: stride)
                     }
                   }
                 }

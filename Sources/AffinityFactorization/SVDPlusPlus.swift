@@ -123,7 +123,7 @@ public struct SVDPlusPlus: RatingPredictor {
                       common[f] = 0
                     }
                     for position in range {
-                      Vector.axpy(1, yBase + Int(ratings.columns[position]) * stride, sum, count: k)
+                      Vector.axpy(1, yBase + Int(ratings.columns[position]) * stride, sum, count: stride)
                     }
                     positions.removeAll(keepingCapacity: true)
                     positions.append(contentsOf: range)
@@ -134,7 +134,7 @@ public struct SVDPlusPlus: RatingPredictor {
                       let i = Int(ratings.columns[position])
                       let qi = qBase + i * stride
                       for f in 0..<k { implicit[f] = sum[f] * scale + pu[f] }
-                      let dot = Vector.dot(qi, implicit, count: k)
+                      let dot = Vector.dot(qi, implicit, count: stride)
                       let error = ratings.values[position] - (mu + bu[u] + bi[i] + dot)
                       squaredError += Double(error * error)
                       bu[u] += c.biasLearningRate * (error - c.biasRegularization * bu[u])
@@ -153,7 +153,7 @@ public struct SVDPlusPlus: RatingPredictor {
                     }
                     for position in range {
                       Vector.axpby(
-                        1, common, decay, yBase + Int(ratings.columns[position]) * stride, count: k)
+                        1, common, decay, yBase + Int(ratings.columns[position]) * stride, count: stride)
                     }
                   }
                 }

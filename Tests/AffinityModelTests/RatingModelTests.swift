@@ -81,3 +81,19 @@ extension FitError {
     return nil
   }
 }
+
+@Suite("Parallel training is reproducible")
+struct ParallelReproducibilityTests {
+  @Test func svdGivesTheSameFactorsOnOneThreadAndMany() throws {
+    let world = try SyntheticWorld(
+      configuration: .init(userCount: 600, itemCount: 400, ratingCount: 60_000), seed: 5)
+    let configuration = BiasedMatrixFactorization.Configuration(embeddingSize: 8, epochs: 2)
+    let serial = try BiasedMatrixFactorization.fit(
+      world.ratings, configuration: configuration, options: FitOptions(seed: 9, threadCount: 1))
+    let parallel = try BiasedMatrixFactorization.fit(
+      world.ratings, configuration: configuration, options: FitOptions(seed: 9))
+    #expect(serial.userFactors == parallel.userFactors)
+    #expect(serial.itemFactors == parallel.itemFactors)
+    #expect(serial.userBiases == parallel.userBiases)
+  }
+}

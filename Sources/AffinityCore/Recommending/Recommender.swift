@@ -26,11 +26,20 @@ public struct FitOptions: Sendable {
   public var seed: UInt64
   /// Called after each epoch (or phase) of training.
   public var progress: (@Sendable (FitProgress) -> Void)?
+  /// 1 runs training on the calling thread only; nil uses every core. Results are the same
+  /// bytes either way.
+  public var threadCount: Int?
 
-  public init(seed: UInt64 = 42, progress: (@Sendable (FitProgress) -> Void)? = nil) {
+  public init(
+    seed: UInt64 = 42, threadCount: Int? = nil, progress: (@Sendable (FitProgress) -> Void)? = nil
+  ) {
     self.seed = seed
+    self.threadCount = threadCount
     self.progress = progress
   }
+
+  /// Whether parallel loops may use more than one thread.
+  public var isParallel: Bool { threadCount.map { $0 > 1 } ?? true }
 
   /// Reports one step of `total` for `model`.
   public func report(_ model: String, step: Int, of total: Int, loss: Double? = nil) {
