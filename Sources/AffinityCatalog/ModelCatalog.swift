@@ -72,6 +72,9 @@ public enum ModelCatalog {
       "non-negative matrix factorization, multiplicative updates"),
     entry(SlopeOne.self, .init(), [.rating], "Slope One: mean rating differences between items"),
     entry(
+      ImplicitALS.self, .init(), [.ranking],
+      "implicit-feedback matrix factorization by alternating least squares (Hu et al. 2008)"),
+    entry(
       LinearBlend.self, .init(), [.rating, .ranking],
       "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, knn-means, pmf)"),
   ]

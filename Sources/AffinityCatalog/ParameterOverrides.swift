@@ -64,7 +64,9 @@ enum JSONValue: Codable, Equatable {
 
 /// Surprise's parameter names, mapped to ours; one alias may set several fields.
 let parameterAliases: [String: [String]] = [
-  "n_factors": ["embeddingSize"], "factors": ["embeddingSize"],
+  "n_factors": ["embeddingSize"], "factors": ["embeddingSize"], "no_components": ["embeddingSize"],
+  "iterations": ["epochs"], "alpha": ["confidenceWeight"], "cg_steps": ["cgSteps"],
+  "K": ["neighborCount"], "item_alpha": ["regularization"], "user_alpha": ["regularization"],
   "n_epochs": ["epochs", "baselineEpochs"],
   "method": ["method", "baselineMethod"], "learning_rate": ["learningRate", "baselineLearningRate"],
   "reg": ["regularization", "baselineRegularization"],
