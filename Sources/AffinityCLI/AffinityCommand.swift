@@ -12,7 +12,7 @@ public struct AffinityCommand: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
-      TuneCommand.self, SplitCommand.self, GenerateCommand.self,
+      TuneCommand.self, BenchCommand.self, SplitCommand.self, GenerateCommand.self,
     ])
 
   public init() {}

@@ -117,22 +117,22 @@ public enum DenseKernels {
             let y1 = ry.loadUnaligned(fromByteOffset: ((i + 1) * stride) * 4 + o, as: SIMD8<Float>.self)
             let y2 = ry.loadUnaligned(fromByteOffset: ((i + 2) * stride) * 4 + o, as: SIMD8<Float>.self)
             let y3 = ry.loadUnaligned(fromByteOffset: ((i + 3) * stride) * 4 + o, as: SIMD8<Float>.self)
-            acc.0 = acc.0 + x0 * y0
-            acc.1 = acc.1 + x0 * y1
-            acc.2 = acc.2 + x0 * y2
-            acc.3 = acc.3 + x0 * y3
-            acc.4 = acc.4 + x1 * y0
-            acc.5 = acc.5 + x1 * y1
-            acc.6 = acc.6 + x1 * y2
-            acc.7 = acc.7 + x1 * y3
-            acc.8 = acc.8 + x2 * y0
-            acc.9 = acc.9 + x2 * y1
-            acc.10 = acc.10 + x2 * y2
-            acc.11 = acc.11 + x2 * y3
-            acc.12 = acc.12 + x3 * y0
-            acc.13 = acc.13 + x3 * y1
-            acc.14 = acc.14 + x3 * y2
-            acc.15 = acc.15 + x3 * y3
+            acc.0 = acc.0.addingProduct(x0, y0)
+            acc.1 = acc.1.addingProduct(x0, y1)
+            acc.2 = acc.2.addingProduct(x0, y2)
+            acc.3 = acc.3.addingProduct(x0, y3)
+            acc.4 = acc.4.addingProduct(x1, y0)
+            acc.5 = acc.5.addingProduct(x1, y1)
+            acc.6 = acc.6.addingProduct(x1, y2)
+            acc.7 = acc.7.addingProduct(x1, y3)
+            acc.8 = acc.8.addingProduct(x2, y0)
+            acc.9 = acc.9.addingProduct(x2, y1)
+            acc.10 = acc.10.addingProduct(x2, y2)
+            acc.11 = acc.11.addingProduct(x2, y3)
+            acc.12 = acc.12.addingProduct(x3, y0)
+            acc.13 = acc.13.addingProduct(x3, y1)
+            acc.14 = acc.14.addingProduct(x3, y2)
+            acc.15 = acc.15.addingProduct(x3, y3)
             f += 8
           }
           let row0 = out + u * n + i
@@ -165,6 +165,119 @@ public enum DenseKernels {
         i += 4
       }
       u += 4
+    }
+  }
+}
+
+/// A factor matrix packed for the score product: panels of 16 rows, each stored as `k` runs of
+/// 16 values (`panel[f · 16 + c] = y[16p + c][f]`), zero-padded to a whole panel.
+///
+/// Packing turns `X Yᵀ` into broadcasts of `x_uf` times contiguous SIMD8 loads, with no
+/// horizontal sums: the layout of a packed GEMM micro-kernel (Goto & van de Geijn 2008).
+public struct PackedFactors: Sendable {
+  public let rows: Int
+  public let k: Int
+  public let panelCount: Int
+  public let storage: [Float]
+
+  public init(_ m: DenseMatrix) {
+    rows = m.rows
+    k = m.columns
+    panelCount = (m.rows + 15) / 16
+    var storage = [Float](repeating: 0, count: panelCount * k * 16)
+    for r in 0..<m.rows {
+      let p = r / 16
+      let c = r % 16
+      for f in 0..<m.columns { storage[(p * k + f) * 16 + c] = m.storage[r * m.stride + f] }
+    }
+    self.storage = storage
+  }
+
+  /// Row length of the score matrix ``DenseKernels/scores(users:userCount:stride:packed:out:)`` writes.
+  public var paddedRows: Int { panelCount * 16 }
+}
+
+extension DenseKernels {
+  /// `out = X Yᵀ` with `Y` packed: `m` users (rows of `x`, stride `stride`) against every packed
+  /// row; `out` is `m × packed.paddedRows`, row-major.
+  ///
+  /// A 6 × 16 register tile: per step of k, two SIMD8 loads and six broadcasts feed twelve
+  /// fused multiply-adds held in registers.
+  public static func scores(
+    users x: UnsafePointer<Float>, userCount m: Int, stride: Int, packed: PackedFactors,
+    out: UnsafeMutablePointer<Float>
+  ) {
+    let k = packed.k
+    let width = packed.paddedRows
+    packed.storage.withUnsafeBufferPointer { pb in
+      guard let panelsBase = pb.baseAddress else { return }
+      let rp = UnsafeRawPointer(panelsBase)
+      for p in 0..<packed.panelCount {
+        let panelOffset = p * k * 16 * 4
+        var u = 0
+        while u + 6 <= m {
+          var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+          var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+          var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+          let x0 = x + u * stride
+          let x1 = x0 + stride
+          let x2 = x1 + stride
+          let x3 = x2 + stride
+          let x4 = x3 + stride
+          let x5 = x4 + stride
+          for f in 0..<k {
+            let b0 = rp.loadUnaligned(fromByteOffset: panelOffset + f * 64, as: SIMD8<Float>.self)
+            let b1 = rp.loadUnaligned(fromByteOffset: panelOffset + f * 64 + 32, as: SIMD8<Float>.self)
+            var a = SIMD8<Float>(repeating: x0[f])
+            c00 = c00.addingProduct(a, b0)
+            c01 = c01.addingProduct(a, b1)
+            a = SIMD8<Float>(repeating: x1[f])
+            c10 = c10.addingProduct(a, b0)
+            c11 = c11.addingProduct(a, b1)
+            a = SIMD8<Float>(repeating: x2[f])
+            c20 = c20.addingProduct(a, b0)
+            c21 = c21.addingProduct(a, b1)
+            a = SIMD8<Float>(repeating: x3[f])
+            c30 = c30.addingProduct(a, b0)
+            c31 = c31.addingProduct(a, b1)
+            a = SIMD8<Float>(repeating: x4[f])
+            c40 = c40.addingProduct(a, b0)
+            c41 = c41.addingProduct(a, b1)
+            a = SIMD8<Float>(repeating: x5[f])
+            c50 = c50.addingProduct(a, b0)
+            c51 = c51.addingProduct(a, b1)
+          }
+          let o = UnsafeMutableRawPointer(out + u * width + p * 16)
+          let rowBytes = width * 4
+          o.storeBytes(of: c00, toByteOffset: 0, as: SIMD8<Float>.self)
+          o.storeBytes(of: c01, toByteOffset: 32, as: SIMD8<Float>.self)
+          o.storeBytes(of: c10, toByteOffset: rowBytes, as: SIMD8<Float>.self)
+          o.storeBytes(of: c11, toByteOffset: rowBytes + 32, as: SIMD8<Float>.self)
+          o.storeBytes(of: c20, toByteOffset: 2 * rowBytes, as: SIMD8<Float>.self)
+          o.storeBytes(of: c21, toByteOffset: 2 * rowBytes + 32, as: SIMD8<Float>.self)
+          o.storeBytes(of: c30, toByteOffset: 3 * rowBytes, as: SIMD8<Float>.self)
+          o.storeBytes(of: c31, toByteOffset: 3 * rowBytes + 32, as: SIMD8<Float>.self)
+          o.storeBytes(of: c40, toByteOffset: 4 * rowBytes, as: SIMD8<Float>.self)
+          o.storeBytes(of: c41, toByteOffset: 4 * rowBytes + 32, as: SIMD8<Float>.self)
+          o.storeBytes(of: c50, toByteOffset: 5 * rowBytes, as: SIMD8<Float>.self)
+          o.storeBytes(of: c51, toByteOffset: 5 * rowBytes + 32, as: SIMD8<Float>.self)
+          u += 6
+        }
+        while u < m {
+          var c0 = SIMD8<Float>()
+          var c1 = SIMD8<Float>()
+          let xr = x + u * stride
+          for f in 0..<k {
+            let a = SIMD8<Float>(repeating: xr[f])
+            c0 = c0.addingProduct(a, rp.loadUnaligned(fromByteOffset: panelOffset + f * 64, as: SIMD8<Float>.self))
+            c1 = c1.addingProduct(a, rp.loadUnaligned(fromByteOffset: panelOffset + f * 64 + 32, as: SIMD8<Float>.self))
+          }
+          let o = UnsafeMutableRawPointer(out + u * width + p * 16)
+          o.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Float>.self)
+          o.storeBytes(of: c1, toByteOffset: 32, as: SIMD8<Float>.self)
+          u += 1
+        }
+      }
     }
   }
 }

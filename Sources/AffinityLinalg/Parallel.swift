@@ -6,6 +6,10 @@ import Dispatch
 /// computation whose chunks are independent (or reduced in chunk order) gives the same bytes on
 /// one core or many.
 public enum Parallel {
+  /// When true, every parallel loop in this task runs on the calling thread; set it with
+  /// `Parallel.$isSerial.withValue(true) { … }` to measure or debug single-threaded behaviour.
+  @TaskLocal public static var isSerial = false
+
   /// Calls `body(range, chunk)` for `chunkCount` contiguous ranges covering `0..<count`.
   ///
   /// Chunks run concurrently on the available cores; `body` must only write state owned by its
@@ -19,7 +23,7 @@ public enum Parallel {
     let ranges = (0..<chunkCount).map { chunk in
       (count * chunk / chunkCount)..<(count * (chunk + 1) / chunkCount)
     }
-    if count < minimumParallelCount {
+    if count < minimumParallelCount || Parallel.isSerial {
       for (chunk, range) in ranges.enumerated() { body(range, chunk) }
       return
     }

@@ -10,12 +10,18 @@ public enum TopK {
 
   /// Indices of the `count` largest entries of a buffer, best first, ties by lower index.
   public static func indices(of scores: UnsafeBufferPointer<Float>, count: Int) -> [Int] {
-    guard count > 0, !scores.isEmpty else { return [] }
-    var heap = BoundedMinHeap(capacity: min(count, scores.count))
-    for i in 0..<scores.count {
-      let s = scores[i]
-      guard s > -.infinity else { continue }  // also drops NaN
-      heap.offer(score: s, index: i)
+    guard count > 0, let base = scores.baseAddress else { return [] }
+    let n = scores.count
+    var heap = BoundedMinHeap(capacity: min(count, n))
+    // Once the heap is full, anything ≤ its worst score loses (equal scores lose on the later
+    // index, and indices only grow), so most entries cost one comparison.
+    var threshold = -Float.infinity
+    for i in 0..<n {
+      let s = base[i]
+      if s > threshold {
+        heap.offer(score: s, index: i)
+        if heap.isFull { threshold = heap.worstScore }
+      }
     }
     return heap.sortedDescending().map(\.index)
   }
@@ -41,6 +47,14 @@ public struct BoundedMinHeap: Sendable {
   static func isWorse(_ a: Entry, _ b: Entry) -> Bool {
     a.score < b.score || (a.score == b.score && a.index > b.index)
   }
+
+  /// True once `capacity` entries are kept.
+  @inline(__always)
+  public var isFull: Bool { entries.count == capacity }
+
+  /// The score of the worst entry kept (meaningful when ``isFull``).
+  @inline(__always)
+  public var worstScore: Float { entries.isEmpty ? -.infinity : entries[0].score }
 
   /// The worst entry kept so far, once the heap is full.
   public var threshold: Entry? { entries.count == capacity ? entries.first : nil }

@@ -51,7 +51,7 @@ public protocol IncrementallyTrainable: Recommender {
 extension Recommender {
   /// Top-`count` lists for many users at once, in `users` order; unknown users get the model's
   /// answer for an empty history. Runs on all cores; the result does not depend on their number.
-  public func recommend(users: [UserID], count: Int, excludesHistory: Bool = true) throws(QueryError)
+  public func recommend(users: [UserID], count: Int, excludesHistory: Bool) throws(QueryError)
     -> [[ScoredItem]]
   {
     guard (1...10_000).contains(count) else { throw .invalidCount(count) }

@@ -112,6 +112,9 @@ public protocol Recommender: Sendable, Codable {
 
   /// The `query.count` best items.
   func recommend(_ query: RecommendationQuery) throws(QueryError) -> [ScoredItem]
+
+  /// Top-`count` lists for many users at once, in `users` order.
+  func recommend(users: [UserID], count: Int, excludesHistory: Bool) throws(QueryError) -> [[ScoredItem]]
 }
 
 extension Recommender {
