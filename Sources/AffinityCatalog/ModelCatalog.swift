@@ -75,6 +75,15 @@ public enum ModelCatalog {
       ImplicitALS.self, .init(), [.ranking],
       "implicit-feedback matrix factorization by alternating least squares (Hu et al. 2008)"),
     entry(
+      BayesianPersonalizedRanking.self, .init(), [.ranking],
+      "matrix factorization with the BPR pairwise loss (Rendle et al. 2009)"),
+    entry(
+      WeightedApproximateRankPairwise.self, .init(), [.ranking],
+      "matrix factorization with LightFM's WARP loss (Weston et al. 2011)"),
+    entry(
+      WeightedApproximateRankPairwise.self, .init(loss: .kosWARP), [.ranking],
+      "WARP on the k-th best of sampled positives, k-OS WARP (Weston et al. 2013)", name: "kos-warp"),
+    entry(
       LinearBlend.self, .init(), [.rating, .ranking],
       "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, knn-means, pmf)"),
   ]
@@ -114,9 +123,9 @@ public enum ModelCatalog {
   }
 
   static func entry<Model: Recommender>(
-    _ type: Model.Type, _ defaults: Model.Configuration, _ tasks: [ModelTask], _ summary: String
+    _ type: Model.Type, _ defaults: Model.Configuration, _ tasks: [ModelTask], _ summary: String,
+    name: String = Model.kind
   ) -> ModelDescriptor {
-    let name = Model.kind
     return ModelDescriptor(
       name: name, tasks: tasks, summary: summary,
       defaults: { ConfigurationFields.fields(defaults).mapValues(\.text) },

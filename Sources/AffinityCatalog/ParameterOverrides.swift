@@ -66,7 +66,9 @@ enum JSONValue: Codable, Equatable {
 let parameterAliases: [String: [String]] = [
   "n_factors": ["embeddingSize"], "factors": ["embeddingSize"], "no_components": ["embeddingSize"],
   "iterations": ["epochs"], "alpha": ["confidenceWeight"], "cg_steps": ["cgSteps"],
-  "K": ["neighborCount"], "item_alpha": ["regularization"], "user_alpha": ["regularization"],
+  "K": ["neighborCount"], "item_alpha": ["itemRegularization", "regularization"],
+  "user_alpha": ["userRegularization", "regularization"], "max_sampled": ["maximumSampled"],
+  "n": ["positiveSampleCount"],
   "n_epochs": ["epochs", "baselineEpochs"],
   "method": ["method", "baselineMethod"], "learning_rate": ["learningRate", "baselineLearningRate"],
   "reg": ["regularization", "baselineRegularization"],
@@ -81,7 +83,7 @@ let parameterAliases: [String: [String]] = [
   "init_std": ["initialStandardDeviation"], "init_mean": ["initialMean"],
   "init_low": ["initialLow"], "init_high": ["initialHigh"],
   "biased": ["usesBiases"],
-  "k": ["neighborCount"], "min_k": ["minimumNeighbors"], "user_based": ["userBased"],
+  "k": ["neighborCount", "kthPositive"], "min_k": ["minimumNeighbors"], "user_based": ["userBased"],
   "name": ["similarity"], "sim": ["similarity"], "min_support": ["minimumSupport"],
 ]
 

@@ -14,6 +14,10 @@ struct ContractTests {
     "svdpp": [("epochs", "5"), ("embeddingSize", "16")],
     "nmf": [("epochs", "10")],
     "blend": [("models", "baseline+knn-means+slope-one")],
+    "als": [("epochs", "3"), ("embeddingSize", "16")],
+    "bpr": [("epochs", "5"), ("embeddingSize", "16")],
+    "warp": [("epochs", "3"), ("embeddingSize", "16")],
+    "kos-warp": [("epochs", "3"), ("embeddingSize", "16")],
   ]
 
   @Test(arguments: ModelCatalog.names)

@@ -127,6 +127,14 @@ public struct InteractionData: Sendable {
 
     public init(source: String) { self.source = source }
 
+    /// A builder whose vocabularies start as `users` and `items`, so existing ids keep their
+    /// indices and new ones are appended (used to grow a trained model).
+    public init(source: String, users: IDVocabulary<UserID>, items: IDVocabulary<ItemID>) {
+      self.source = source
+      self.users = users
+      self.items = items
+    }
+
     public var count: Int { values.count }
 
     public mutating func reserve(_ n: Int) {

@@ -131,7 +131,7 @@ extension ImplicitALS {
   /// interactions touch are re-solved (users, then items, then users again) against the
   /// other side; every other row is kept.
   public func updated(with interactions: [Interaction], options: FitOptions) throws(FitError) -> ImplicitALS {
-    var builder = InteractionData.Builder(source: "updated training data")
+    var builder = InteractionData.Builder(source: "updated training data", users: users, items: items)
     for u in 0..<seen.rowCount {
       for p in seen.range(ofRow: u) {
         builder.append(user: users[u], item: items[Int(seen.columns[p])], value: seen.values[p], timestamp: 0)

@@ -1,0 +1,136 @@
+public import AffinityCore
+public import AffinityLinalg
+import Foundation
+
+/// Matrix factorization for implicit feedback trained with the BPR pairwise loss.
+///
+/// Scores `x_uᵀ y_i + b_i`. Each epoch draws `nnz` triples `(u, i, j)`: a training pair
+/// `(u, i)` uniformly, and a negative `j` uniformly from the items `u` has not interacted with;
+/// then one SGD step on `ln σ(x̂_ui − x̂_uj) − λ ‖Θ‖²`, as benfred/implicit's `BayesianPersonalizedRanking`.
+/// Training runs on one thread in a seeded order, so it is reproducible bit for bit.
+///
+/// - Complexity: O(epochs · nnz · k) time; O((users + items) · k) memory.
+///
+/// Rendle et al. "BPR: Bayesian Personalized Ranking from Implicit Feedback." UAI 2009.
+public struct BayesianPersonalizedRanking: Recommender, SimilarItemsProviding, ColdStartCapable {
+  public struct Configuration: ModelConfiguration {
+    public var embeddingSize: Int
+    public var learningRate: Float
+    public var regularization: Float
+    public var epochs: Int
+    /// Redraw a negative that turns out to be a positive (implicit's `verify_negative_samples`).
+    public var verifiesNegatives: Bool
+
+    /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`).
+    public init(
+      embeddingSize: Int = 64, learningRate: Float = 0.05, regularization: Float = 0.01, epochs: Int = 100,
+      verifiesNegatives: Bool = true
+    ) {
+      self.embeddingSize = embeddingSize
+      self.learningRate = learningRate
+      self.regularization = regularization
+      self.epochs = epochs
+      self.verifiesNegatives = verifiesNegatives
+    }
+
+    public func validate() throws(ConfigurationError) {
+      let check = ConfigurationCheck("BPR")
+      try check.positive("embeddingSize", embeddingSize)
+      try check.positive("learningRate", learningRate)
+      try check.nonNegative("regularization", regularization)
+      try check.positive("epochs", epochs)
+    }
+  }
+
+  public static let kind = "bpr"
+  public let configuration: Configuration
+  public let index: TrainingIndex
+  public let embeddings: EmbeddingTable
+  public var users: IDVocabulary<UserID> { index.users }
+  public var items: IDVocabulary<ItemID> { index.items }
+  public var seen: SparseRowMatrix { index.seen }
+
+  public static func fit(
+    _ data: InteractionData, configuration: Configuration, options: FitOptions
+  ) throws(FitError) -> BayesianPersonalizedRanking {
+    do { try configuration.validate() } catch { throw .invalidConfiguration(error) }
+    let c = configuration
+    let k = c.embeddingSize
+    let scale = 1 / Float(k)
+    var x = FactorTraining.uniform(rows: data.users.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 1)
+    var y = FactorTraining.uniform(rows: data.items.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 2)
+    var bias = [Float](repeating: 0, count: data.items.count)
+    let positives = PositiveSets(data.byUser)
+    let userOfPair = data.userIndices
+    let itemOfPair = data.itemIndices
+    let itemCount = data.items.count
+    let stride = x.stride
+    var generator = SeededGenerator(seed: options.seed, stream: 3)
+    let lr = c.learningRate
+    let reg = c.regularization
+    for epoch in 1...c.epochs {
+      var correct = 0
+      x.storage.withUnsafeMutableBufferPointer { xb in
+        y.storage.withUnsafeMutableBufferPointer { yb in
+          bias.withUnsafeMutableBufferPointer { bb in
+            guard let xp = xb.baseAddress, let yp = yb.baseAddress, let b = bb.baseAddress else { return }
+            var scratch = [Float](repeating: 0, count: stride)
+            scratch.withUnsafeMutableBufferPointer { sb in
+              guard let old = sb.baseAddress else { return }
+              for _ in 0..<data.count {
+                let pair = generator.nextInt(below: data.count)
+                let u = Int(userOfPair[pair])
+                let i = Int(itemOfPair[pair])
+                var j = generator.nextInt(below: itemCount)
+                if c.verifiesNegatives {
+                  var attempts = 0
+                  while positives.contains(user: u, item: Int32(j)) && attempts < 20 {
+                    j = generator.nextInt(below: itemCount)
+                    attempts += 1
+                  }
+                  if attempts == 20 { continue }
+                }
+                let xu = xp + u * stride
+                let yi = yp + i * stride
+                let yj = yp + j * stride
+                let difference = Vector.dot(xu, yi, count: stride) - Vector.dot(xu, yj, count: stride) + b[i] - b[j]
+                if difference > 0 { correct += 1 }
+                let z = 1 / (1 + Foundation.exp(difference))
+                old.update(from: xu, count: stride)
+                // x_u += lr (z (y_i − y_j) − λ x_u); y_i += lr (z x_u − λ y_i); y_j += lr (−z x_u − λ y_j)
+                Vector.axpby(lr * z, yi, 1 - lr * reg, xu, count: stride)
+                Vector.axpy(-lr * z, yj, xu, count: stride)
+                Vector.axpby(lr * z, old, 1 - lr * reg, yi, count: stride)
+                Vector.axpby(-lr * z, old, 1 - lr * reg, yj, count: stride)
+                b[i] += lr * (z - reg * b[i])
+                b[j] += lr * (-z - reg * b[j])
+              }
+            }
+          }
+        }
+      }
+      guard x.isFinite, y.isFinite else { throw .diverged(model: "BPR", epoch: epoch) }
+      options.report(kind, step: epoch, of: c.epochs, loss: Double(correct) / Double(max(data.count, 1)))
+    }
+    return BayesianPersonalizedRanking(
+      configuration: c, index: TrainingIndex(data),
+      embeddings: EmbeddingTable(userFactors: x, itemFactors: y, itemBiases: bias))
+  }
+
+  public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
+    if let user = query.user, let u = users.index(of: user) {
+      return embeddings.scores(forVector: embeddings.userVector(user: u, history: []))
+    }
+    return try scores(forHistory: query.history)
+  }
+
+  public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
+    embeddings.scores(forVector: embeddings.userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
+  }
+
+  public func similarItems(to item: ItemID, count: Int) throws(QueryError) -> [ScoredItem] {
+    guard let i = items.index(of: item) else { throw .unknownItem(item) }
+    guard (1...10_000).contains(count) else { throw .invalidCount(count) }
+    return embeddings.similar(to: i, count: count).map { ScoredItem(item: items[$0.0], score: $0.1) }
+  }
+}

@@ -1,0 +1,86 @@
+public import AffinityCore
+public import AffinityLinalg
+
+/// What BPR and WARP learn: user and item vectors and item biases, scored `x_uᵀ y_i + b_i`.
+///
+/// Users not in the training data are folded in from their history as the mean of the
+/// history items' vectors (LightFM-style feature-sum with identity features only), which
+/// ranks items by their similarity to what the user consumed.
+public struct EmbeddingTable: Sendable, Codable, Equatable {
+  public let userFactors: DenseMatrix
+  public let itemFactors: DenseMatrix
+  public let itemBiases: [Float]
+
+  public init(userFactors: DenseMatrix, itemFactors: DenseMatrix, itemBiases: [Float]) {
+    self.userFactors = userFactors
+    self.itemFactors = itemFactors
+    self.itemBiases = itemBiases
+  }
+
+  /// `x_uᵀ y_i + b_i` for every item, for a user vector `x` of length `stride`.
+  func scores(forVector x: [Float]) -> [Float] {
+    let stride = itemFactors.stride
+    var out = [Float](repeating: 0, count: itemFactors.rows)
+    x.withUnsafeBufferPointer { xb in
+      itemFactors.storage.withUnsafeBufferPointer { yb in
+        guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+        for i in 0..<itemFactors.rows { out[i] = Vector.dot(xp, yp + i * stride, count: stride) + itemBiases[i] }
+      }
+    }
+    return out
+  }
+
+  /// The user's row padded to the stride, or the mean of `history`'s item rows.
+  func userVector(user: Int?, history: [Int]) -> [Float] {
+    let stride = itemFactors.stride
+    if let u = user { return Array(userFactors.storage[(u * stride)..<((u + 1) * stride)]) }
+    var x = [Float](repeating: 0, count: stride)
+    guard !history.isEmpty else { return x }
+    for i in history { for f in 0..<stride { x[f] += itemFactors.storage[i * stride + f] } }
+    let scale = 1 / Float(history.count)
+    return x.map { $0 * scale }
+  }
+
+  /// Items nearest to `item` by cosine of their vectors.
+  func similar(to i: Int, count: Int) -> [(Int, Float)] {
+    let stride = itemFactors.stride
+    var norms = [Float](repeating: 0, count: itemFactors.rows)
+    itemFactors.storage.withUnsafeBufferPointer { yb in
+      guard let y = yb.baseAddress else { return }
+      for j in 0..<itemFactors.rows { norms[j] = Vector.dot(y + j * stride, y + j * stride, count: stride).squareRoot() }
+    }
+    var cosine = scores(forVector: Array(itemFactors.storage[(i * stride)..<((i + 1) * stride)]))
+    for j in 0..<cosine.count {
+      let d = norms[i] * norms[j]
+      cosine[j] = d > 0 ? (cosine[j] - itemBiases[j]) / d : 0
+    }
+    cosine[i] = -.infinity
+    return TopK.indices(of: cosine, count: count).map { ($0, cosine[$0]) }
+  }
+}
+
+/// The sorted item list of each user, for checking "is this negative actually a positive?".
+struct PositiveSets: Sendable {
+  let starts: [Int]
+  let items: [Int32]
+
+  init(_ seen: SparseRowMatrix) {
+    starts = seen.rowStarts
+    var items = seen.columns
+    for u in 0..<seen.rowCount { items[seen.range(ofRow: u)].sort() }
+    self.items = items
+  }
+
+  @inline(__always)
+  func contains(user u: Int, item i: Int32) -> Bool {
+    var lo = starts[u]
+    var hi = starts[u + 1]
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      let v = items[mid]
+      if v == i { return true }
+      if v < i { lo = mid + 1 } else { hi = mid }
+    }
+    return false
+  }
+}
