@@ -10,7 +10,7 @@ final class ProgressBar: @unchecked Sendable {
   private let isTerminal = isatty(2) != 0
   private let enabled: Bool
   private var label = ""
-  private let started = Date()
+  private var started = Date()
 
   init(enabled: Bool = true) { self.enabled = enabled }
 
@@ -19,6 +19,7 @@ final class ProgressBar: @unchecked Sendable {
     fflush(nil)  // keep stdout lines ahead of the bar when both go to a terminal or log
     lock.withLock {
       self.label = label
+      started = Date()
       draw(fraction: 0, detail: "")
     }
   }
@@ -46,12 +47,21 @@ final class ProgressBar: @unchecked Sendable {
     }
   }
 
+  /// `m:ss` or `h:mm:ss`.
+  static func clock(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600
+      ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+  }
+
   private func draw(fraction: Double, detail: String) {
     guard enabled, isTerminal else { return }
     let width = 28
     let filled = Int((fraction * Double(width)).rounded())
     let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-    let line = "\r\u{1B}[2K  \(label) \(bar) \(Int(fraction * 100))%  \(detail)"
+    let elapsed = Date().timeIntervalSince(started)
+    let eta = fraction > 0 && fraction < 1 ? "  ETA \(ProgressBar.clock(elapsed / fraction * (1 - fraction)))" : ""
+    let line = "\r\u{1B}[2K  \(label) \(bar) \(Int(fraction * 100))%  \(ProgressBar.clock(elapsed))\(eta)  \(detail)"
     FileHandle.standardError.write(Data(line.utf8))
   }
 }

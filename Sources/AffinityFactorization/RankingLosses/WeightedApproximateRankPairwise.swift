@@ -99,12 +99,12 @@ public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProvidin
     var biasSquares = [Float](repeating: 1, count: bias.count)
     let positives = PositiveSets(data.byUser)
     let ratings = data.byUser
+    let userOfPosition = FactorTraining.rowOfPosition(ratings)
     let itemCount = data.items.count
     let maximumLoss: Float = 10
     var generator = SeededGenerator(seed: options.seed, stream: 3)
     for epoch in 1...c.epochs {
-      var order = (0..<Int32(data.count)).map { $0 }
-      generator.shuffle(&order)
+      let order = FactorTraining.epochOrder(ratings, generator: &generator)
       var updates = 0
       x.storage.withUnsafeMutableBufferPointer { xb in
         y.storage.withUnsafeMutableBufferPointer { yb in
@@ -114,10 +114,10 @@ public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProvidin
                 let ys = ysb.baseAddress
               else { return }
               var gradient = [Float](repeating: 0, count: stride)
-              for pair in order {
-                let u = Int(data.userIndices[Int(pair)])
+              for position in order {
+                let u = Int(userOfPosition[Int(position)])
                 let xu = xp + u * stride
-                var i = Int(data.itemIndices[Int(pair)])
+                var i = Int(ratings.columns[Int(position)])
                 if c.loss == .kosWARP {
                   // Score a sample of the user's positives and keep the k-th best.
                   let range = ratings.range(ofRow: u)
