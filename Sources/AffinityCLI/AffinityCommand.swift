@@ -12,6 +12,7 @@ public struct AffinityCommand: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
+      TrainCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, SplitCommand.self, GenerateCommand.self,
     ])
 

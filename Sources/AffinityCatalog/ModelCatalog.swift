@@ -22,6 +22,10 @@ public struct ModelDescriptor: Sendable {
     @Sendable (InteractionData, [(String, String)], FitOptions) throws -> any Recommender
   let resolve: @Sendable ([(String, String)]) throws -> [String: String]
   let decoder: @Sendable (Data) throws -> any Recommender
+  let documentDecoder: @Sendable (Data) throws -> any Recommender
+
+  /// Rebuilds a model of this kind from a ``ModelFile`` document.
+  func decodeDocument(_ data: Data) throws -> any Recommender { try documentDecoder(data) }
 
   /// Rebuilds a model of this kind from its JSON form.
   public func decode(_ data: Data) throws -> any Recommender { try decoder(data) }
@@ -138,6 +142,7 @@ public enum ModelCatalog {
         try configuration.validate()
         return ConfigurationFields.fields(configuration).mapValues(\.text)
       },
-      decoder: { data in try JSONDecoder().decode(Model.self, from: data) })
+      decoder: { data in try JSONDecoder().decode(Model.self, from: data) },
+      documentDecoder: { data in try JSONDecoder().decode(ModelFile.Payload<Model>.self, from: data).model })
   }
 }
