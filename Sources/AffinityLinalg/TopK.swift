@@ -16,12 +16,34 @@ public enum TopK {
     // Once the heap is full, anything ≤ its worst score loses (equal scores lose on the later
     // index, and indices only grow), so most entries cost one comparison.
     var threshold = -Float.infinity
-    for i in 0..<n {
+    var i = 0
+    let raw = UnsafeRawPointer(base)
+    while i + 8 <= n {
+      // One comparison per 8 scores: the block's maximum against the threshold (a tree of
+      // pointwise maxima; `any(mask)` here compiled to a slow generic reduction).
+      let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+      // Eight scalar comparisons joined by `||`: LLVM turns them into one vector compare and
+      // a mask test; `any(mask)` and `pointwiseMax` compiled to slow generic code here. A NaN
+      // lane compares false and never hides a real score (a test pins this).
+      let t = threshold
+      if v[0] > t || v[1] > t || v[2] > t || v[3] > t || v[4] > t || v[5] > t || v[6] > t || v[7] > t {
+        for j in i..<(i + 8) {
+          let s = base[j]
+          if s > threshold {
+            heap.offer(score: s, index: j)
+            if heap.isFull { threshold = heap.worstScore }
+          }
+        }
+      }
+      i += 8
+    }
+    while i < n {
       let s = base[i]
       if s > threshold {
         heap.offer(score: s, index: i)
         if heap.isFull { threshold = heap.worstScore }
       }
+      i += 1
     }
     return heap.sortedDescending().map(\.index)
   }

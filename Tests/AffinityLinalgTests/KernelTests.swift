@@ -69,3 +69,17 @@ struct UncheckedBoxForTests<T>: @unchecked Sendable {
   var value: T
   init(_ value: T) { self.value = value }
 }
+
+@Suite("Top-k never loses a score next to a NaN")
+struct TopKNaNTests {
+  @Test func nanLanesDoNotHideScores() {
+    var scores = [Float](repeating: 0, count: 64)
+    for block in 0..<8 {
+      scores[block * 8] = .nan
+      scores[block * 8 + 5] = Float(block + 1)
+    }
+    #expect(TopK.indices(of: scores, count: 3) == [61, 53, 45])
+    let allNaN = [Float](repeating: .nan, count: 16)
+    #expect(TopK.indices(of: allNaN, count: 3).isEmpty)
+  }
+}
