@@ -1,5 +1,5 @@
 import AffinityCatalog
-public import AffinityCore
+import AffinityCore
 import AffinityLinalg
 import Foundation
 import Testing

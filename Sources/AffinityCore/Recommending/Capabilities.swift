@@ -1,4 +1,4 @@
-public import AffinityLinalg
+import AffinityLinalg
 
 /// Why an item was recommended: the parts of its score.
 public struct Explanation: Sendable, Equatable, Codable {

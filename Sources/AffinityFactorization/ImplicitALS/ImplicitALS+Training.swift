@@ -1,5 +1,5 @@
 public import AffinityCore
-public import AffinityLinalg
+import AffinityLinalg
 import Foundation
 
 extension ImplicitALS {

@@ -1,4 +1,4 @@
-public import AffinityCore
+import AffinityCore
 public import AffinityLinalg
 
 /// What BPR and WARP learn: user and item vectors and item biases, scored `x_uᵀ y_i + b_i`.
