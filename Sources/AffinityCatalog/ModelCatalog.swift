@@ -88,6 +88,9 @@ public enum ModelCatalog {
       WeightedApproximateRankPairwise.self, .init(loss: .kosWARP), [.ranking],
       "WARP on the k-th best of sampled positives, k-OS WARP (Weston et al. 2013)", name: "kos-warp"),
     entry(
+      LogisticMatrixFactorization.self, .init(), [.ranking],
+      "logistic matrix factorization with sampled negatives (Johnson 2014)"),
+    entry(
       LinearBlend.self, .init(), [.rating, .ranking],
       "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, knn-means, pmf)"),
   ]

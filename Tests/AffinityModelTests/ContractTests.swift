@@ -18,6 +18,7 @@ struct ContractTests {
     "bpr": [("epochs", "5"), ("embeddingSize", "16")],
     "warp": [("epochs", "3"), ("embeddingSize", "16")],
     "kos-warp": [("epochs", "3"), ("embeddingSize", "16")],
+    "logistic-mf": [("epochs", "3"), ("embeddingSize", "16")],
   ]
 
   @Test(arguments: ModelCatalog.names)

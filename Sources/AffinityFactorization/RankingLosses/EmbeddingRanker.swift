@@ -84,3 +84,44 @@ struct PositiveSets: Sendable {
     return false
   }
 }
+
+/// Per-parameter Adagrad as LightFM applies it: accumulators start at 1 and the step uses the
+/// accumulator before adding the current squared gradient.
+enum Adagrad {
+  /// `p ← p − lr/√G · g`, `G ← G + g²` with `g = scale · v + decay · p`.
+  @inline(__always)
+  static func step(
+    _ p: UnsafeMutablePointer<Float>, _ squares: UnsafeMutablePointer<Float>, scaled: Float,
+    by v: UnsafePointer<Float>, decay: Float, lr: Float, count: Int
+  ) {
+    // count is a row stride, a multiple of 8 (padding stays zero: g = 0 there).
+    let rp = UnsafeMutableRawPointer(p)
+    let rs = UnsafeMutableRawPointer(squares)
+    let rv = UnsafeRawPointer(v)
+    let a = SIMD8<Float>(repeating: scaled)
+    let d = SIMD8<Float>(repeating: decay)
+    let l = SIMD8<Float>(repeating: lr)
+    var f = 0
+    while f + 8 <= count {
+      let pv = rp.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self)
+      let sv = rs.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self)
+      let g = a * rv.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self) + d * pv
+      rp.storeBytes(of: pv - l / sv.squareRoot() * g, toByteOffset: f * 4, as: SIMD8<Float>.self)
+      rs.storeBytes(of: sv + g * g, toByteOffset: f * 4, as: SIMD8<Float>.self)
+      f += 8
+    }
+    while f < count {
+      let g = scaled * v[f] + decay * p[f]
+      p[f] -= lr / squares[f].squareRoot() * g
+      squares[f] += g * g
+      f += 1
+    }
+  }
+
+  /// One scalar parameter.
+  @inline(__always)
+  static func step(_ p: inout Float, _ square: inout Float, gradient g: Float, lr: Float) {
+    p -= lr / square.squareRoot() * g
+    square += g * g
+  }
+}

@@ -145,11 +145,11 @@ public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProvidin
                   updates += 1
                   // Gradients of loss · (1 − x̂_ui + x̂_uj) at the old values.
                   for f in 0..<stride { gradient[f] = loss * (yj[f] - yi[f]) }
-                  adagradStep(yi, ys + i * stride, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
-                  adagradStep(yj, ys + j * stride, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
+                  Adagrad.step(yi, ys + i * stride, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
+                  Adagrad.step(yj, ys + j * stride, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
                   gradient.withUnsafeBufferPointer { g in
                     if let gp = g.baseAddress {
-                      adagradStep(xu, xs + u * stride, scaled: 1, by: gp, decay: c.userRegularization, lr: c.learningRate, count: stride)
+                      Adagrad.step(xu, xs + u * stride, scaled: 1, by: gp, decay: c.userRegularization, lr: c.learningRate, count: stride)
                     }
                   }
                   for (item, g) in [(i, -loss), (j, loss)] {
@@ -170,19 +170,6 @@ public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProvidin
     return WeightedApproximateRankPairwise(
       configuration: c, index: TrainingIndex(data),
       embeddings: EmbeddingTable(userFactors: x, itemFactors: y, itemBiases: bias))
-  }
-
-  /// `p ← p − lr/√G · g`, `G ← G + g²` with `g = scale · v + decay · p` (Adagrad, LightFM's order).
-  @inline(__always)
-  static func adagradStep(
-    _ p: UnsafeMutablePointer<Float>, _ squares: UnsafeMutablePointer<Float>, scaled: Float,
-    by v: UnsafePointer<Float>, decay: Float, lr: Float, count: Int
-  ) {
-    for f in 0..<count {
-      let g = scaled * v[f] + decay * p[f]
-      p[f] -= lr / squares[f].squareRoot() * g
-      squares[f] += g * g
-    }
   }
 
   public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {

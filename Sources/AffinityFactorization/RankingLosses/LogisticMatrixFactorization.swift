@@ -1,0 +1,143 @@
+public import AffinityCore
+public import AffinityLinalg
+import Foundation
+
+/// Logistic matrix factorization: the probability that `u` interacts with `i` is
+/// `σ(x_uᵀ y_i + b_u + b_i)`.
+///
+/// Maximises `Σ_{(u,i)} c_ui log σ(s_ui) + Σ_{(u,j) sampled} log(1 − σ(s_uj)) − λ/2 ‖Θ‖²` with
+/// `c_ui = 1 + α w_ui` on the observed pairs and `negativeSamples` uniformly drawn unobserved
+/// items per pair (implicit's `LogisticMatrixFactorization` samples negatives the same way).
+/// Each epoch visits every pair once, users in a seeded order, with per-parameter Adagrad.
+///
+/// - Complexity: O(epochs · nnz · (1 + negativeSamples) · k).
+///
+/// Johnson. "Logistic Matrix Factorization for Implicit Feedback Data." NIPS workshop 2014.
+public struct LogisticMatrixFactorization: Recommender, SimilarItemsProviding, ColdStartCapable {
+  public struct Configuration: ModelConfiguration {
+    public var embeddingSize: Int
+    public var learningRate: Float
+    public var regularization: Float
+    public var confidenceWeight: Float
+    public var epochs: Int
+    public var negativeSamples: Int
+
+    public init(
+      embeddingSize: Int = 64, learningRate: Float = 0.05, regularization: Float = 0.001,
+      confidenceWeight: Float = 1, epochs: Int = 30, negativeSamples: Int = 3
+    ) {
+      self.embeddingSize = embeddingSize
+      self.learningRate = learningRate
+      self.regularization = regularization
+      self.confidenceWeight = confidenceWeight
+      self.epochs = epochs
+      self.negativeSamples = negativeSamples
+    }
+
+    public func validate() throws(ConfigurationError) {
+      let check = ConfigurationCheck("LogisticMF")
+      try check.positive("embeddingSize", embeddingSize)
+      try check.positive("learningRate", learningRate)
+      try check.nonNegative("regularization", regularization)
+      try check.nonNegative("confidenceWeight", confidenceWeight)
+      try check.positive("epochs", epochs)
+      try check.positive("negativeSamples", negativeSamples)
+    }
+  }
+
+  public static let kind = "logistic-mf"
+  public let configuration: Configuration
+  public let index: TrainingIndex
+  public let embeddings: EmbeddingTable
+  public let userBiases: [Float]
+  public var users: IDVocabulary<UserID> { index.users }
+  public var items: IDVocabulary<ItemID> { index.items }
+  public var seen: SparseRowMatrix { index.seen }
+
+  public static func fit(
+    _ data: InteractionData, configuration: Configuration, options: FitOptions
+  ) throws(FitError) -> LogisticMatrixFactorization {
+    do { try configuration.validate() } catch { throw .invalidConfiguration(error) }
+    let c = configuration
+    let k = c.embeddingSize
+    let scale = 1 / Float(k)
+    var x = FactorTraining.uniform(rows: data.users.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 1)
+    var y = FactorTraining.uniform(rows: data.items.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 2)
+    var userBias = [Float](repeating: 0, count: data.users.count)
+    var itemBias = [Float](repeating: 0, count: data.items.count)
+    var xSquares = [Float](repeating: 1, count: x.storage.count)
+    var ySquares = [Float](repeating: 1, count: y.storage.count)
+    var userBiasSquares = [Float](repeating: 1, count: userBias.count)
+    var itemBiasSquares = [Float](repeating: 1, count: itemBias.count)
+    let ratings = data.byUser
+    let positives = PositiveSets(ratings)
+    let userOfPosition = FactorTraining.rowOfPosition(ratings)
+    let stride = x.stride
+    let itemCount = data.items.count
+    var generator = SeededGenerator(seed: options.seed, stream: 3)
+    for epoch in 1...c.epochs {
+      let order = FactorTraining.epochOrder(ratings, generator: &generator)
+      var correct = 0
+      x.storage.withUnsafeMutableBufferPointer { xb in
+        y.storage.withUnsafeMutableBufferPointer { yb in
+          xSquares.withUnsafeMutableBufferPointer { xsb in
+            ySquares.withUnsafeMutableBufferPointer { ysb in
+              guard let xp = xb.baseAddress, let yp = yb.baseAddress, let xs = xsb.baseAddress, let ys = ysb.baseAddress
+              else { return }
+              var old = [Float](repeating: 0, count: stride)
+              old.withUnsafeMutableBufferPointer { ob in
+                guard let xOld = ob.baseAddress else { return }
+                /// One Adagrad step on `weight · (−label log σ(s) − (1 − label) log(1 − σ(s)))`.
+                func update(_ u: Int, _ i: Int, weight: Float, label: Float) {
+                  let xu = xp + u * stride
+                  let yi = yp + i * stride
+                  let s = Vector.dot(xu, yi, count: stride) + userBias[u] + itemBias[i]
+                  let p = 1 / (1 + Foundation.exp(-s))
+                  if (p > 0.5) == (label == 1) { correct += 1 }
+                  let g = weight * (p - label)
+                  xOld.update(from: xu, count: stride)
+                  Adagrad.step(xu, xs + u * stride, scaled: g, by: yi, decay: c.regularization, lr: c.learningRate, count: stride)
+                  Adagrad.step(yi, ys + i * stride, scaled: g, by: xOld, decay: c.regularization, lr: c.learningRate, count: stride)
+                  Adagrad.step(&userBias[u], &userBiasSquares[u], gradient: g, lr: c.learningRate)
+                  Adagrad.step(&itemBias[i], &itemBiasSquares[i], gradient: g, lr: c.learningRate)
+                }
+                for position in order {
+                  let u = Int(userOfPosition[Int(position)])
+                  let weight = 1 + c.confidenceWeight * max(ratings.values[Int(position)], 0)
+                  update(u, Int(ratings.columns[Int(position)]), weight: weight, label: 1)
+                  for _ in 0..<c.negativeSamples {
+                    let j = generator.nextInt(below: itemCount)
+                    if !positives.contains(user: u, item: Int32(j)) { update(u, j, weight: 1, label: 0) }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      guard x.isFinite, y.isFinite else { throw .diverged(model: "LogisticMF", epoch: epoch) }
+      // Reported: the share of pairs on the right side of 0.5 before their update.
+      options.report(kind, step: epoch, of: c.epochs, loss: Double(correct) / Double(max(data.count * (1 + c.negativeSamples), 1)))
+    }
+    return LogisticMatrixFactorization(
+      configuration: c, index: TrainingIndex(data),
+      embeddings: EmbeddingTable(userFactors: x, itemFactors: y, itemBiases: itemBias), userBiases: userBias)
+  }
+
+  public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
+    if let user = query.user, let u = users.index(of: user) {
+      return embeddings.scores(forVector: embeddings.userVector(user: u, history: []))
+    }
+    return try scores(forHistory: query.history)
+  }
+
+  public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
+    embeddings.scores(forVector: embeddings.userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
+  }
+
+  public func similarItems(to item: ItemID, count: Int) throws(QueryError) -> [ScoredItem] {
+    guard let i = items.index(of: item) else { throw .unknownItem(item) }
+    guard (1...10_000).contains(count) else { throw .invalidCount(count) }
+    return embeddings.similar(to: i, count: count).map { ScoredItem(item: items[$0.0], score: $0.1) }
+  }
+}
