@@ -47,6 +47,15 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   /// Number of stored entries.
   public var nonZeroCount: Int { columns.count }
 
+  /// The same structure with other values, one per stored entry in storage order. The index
+  /// arrays are shared (copy-on-write), so this costs only the new values.
+  public func withValues(_ newValues: [Float]) -> SparseRowMatrix {
+    precondition(newValues.count == values.count, "withValues needs \(values.count) values; got \(newValues.count)")
+    return SparseRowMatrix(
+      rowCount: rowCount, columnCount: columnCount, rowStarts: rowStarts, columns: columns, values: newValues,
+      entries: entries)
+  }
+
   enum CodingKeys: String, CodingKey { case rowCount, columnCount, rowStarts, columns, values, entries }
 
   /// Decodes and checks the structure, so a corrupted file cannot index out of bounds later.

@@ -85,6 +85,15 @@ public struct DelimitedText: Sendable {
     }
   }
 
+  /// Number of lines (newline characters, plus a last line without one).
+  public var lineCount: Int {
+    var count = 0
+    bytes.withUnsafeBufferPointer { buffer in
+      for b in buffer where b == 10 { count += 1 }
+    }
+    return count + (bytes.last.map { $0 == 10 ? 0 : 1 } ?? 0)
+  }
+
   /// The first non-blank line, if any.
   public var firstLine: ArraySlice<UInt8>? {
     var found: ArraySlice<UInt8>?

@@ -63,12 +63,9 @@ extension ImplicitALS {
       }
     }
     let confidences = weights.map { confidence(of: $0, configuration: c) }
-    let byUser = SparseRowMatrix(
-      rowCount: data.users.count, columnCount: data.items.count, rows: data.userIndices,
-      columns: data.itemIndices, values: confidences)
-    let byItem = SparseRowMatrix(
-      rowCount: data.items.count, columnCount: data.users.count, rows: data.itemIndices,
-      columns: data.userIndices, values: confidences)
+    // Reuse the data's CSR structure: only the values are new (saves 16 bytes per interaction).
+    let byUser = data.byUser.withValues(data.byUser.entries.map { confidences[Int($0)] })
+    let byItem = data.byItem.withValues(data.byItem.entries.map { confidences[Int($0)] })
     return (byUser, byItem)
   }
 
