@@ -12,7 +12,7 @@ import Foundation
 /// - Complexity: O(epochs · nnz · k) time; O((users + items) · k) memory.
 ///
 /// Rendle et al. "BPR: Bayesian Personalized Ranking from Implicit Feedback." UAI 2009.
-public struct BayesianPersonalizedRanking: Recommender, SimilarItemsProviding, ColdStartCapable {
+public struct BayesianPersonalizedRanking: EmbeddingRecommender {
   public struct Configuration: ModelConfiguration {
     public var embeddingSize: Int
     public var learningRate: Float
@@ -117,22 +117,5 @@ public struct BayesianPersonalizedRanking: Recommender, SimilarItemsProviding, C
     return BayesianPersonalizedRanking(
       configuration: c, index: TrainingIndex(data),
       embeddings: EmbeddingTable(userFactors: x, itemFactors: y, itemBiases: bias))
-  }
-
-  public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
-    if let user = query.user, let u = users.index(of: user) {
-      return embeddings.scores(forVector: embeddings.userVector(user: u, history: []))
-    }
-    return try scores(forHistory: query.history)
-  }
-
-  public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
-    embeddings.scores(forVector: embeddings.userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
-  }
-
-  public func similarItems(to item: ItemID, count: Int) throws(QueryError) -> [ScoredItem] {
-    guard let i = items.index(of: item) else { throw .unknownItem(item) }
-    guard (1...10_000).contains(count) else { throw .invalidCount(count) }
-    return embeddings.similar(to: i, count: count).map { ScoredItem(item: items[$0.0], score: $0.1) }
   }
 }

@@ -1,4 +1,4 @@
-import AffinityCore
+public import AffinityCore
 public import AffinityLinalg
 
 /// What BPR and WARP learn: user and item vectors and item biases, scored `x_uᵀ y_i + b_i`.
@@ -123,5 +123,31 @@ enum Adagrad {
   static func step(_ p: inout Float, _ square: inout Float, gradient g: Float, lr: Float) {
     p -= lr / square.squareRoot() * g
     square += g * g
+  }
+}
+
+/// A ranking model whose scores are `x_uᵀ y_i + b_i` from an ``EmbeddingTable``: BPR, WARP and
+/// logistic MF share their scoring, fold-in and similar items through it.
+public protocol EmbeddingRecommender: Recommender, SimilarItemsProviding, ColdStartCapable {
+  var embeddings: EmbeddingTable { get }
+}
+
+extension EmbeddingRecommender {
+  /// The user's vector if known; else the mean of the history items' vectors.
+  public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
+    if let user = query.user, let u = users.index(of: user) {
+      return embeddings.scores(forVector: embeddings.userVector(user: u, history: []))
+    }
+    return try scores(forHistory: query.history)
+  }
+
+  public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
+    embeddings.scores(forVector: embeddings.userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
+  }
+
+  public func similarItems(to item: ItemID, count: Int) throws(QueryError) -> [ScoredItem] {
+    guard let i = items.index(of: item) else { throw .unknownItem(item) }
+    guard (1...10_000).contains(count) else { throw .invalidCount(count) }
+    return embeddings.similar(to: i, count: count).map { ScoredItem(item: items[$0.0], score: $0.1) }
   }
 }

@@ -17,7 +17,7 @@ import Foundation
 /// Weston, Bengio, Usunier. "WSABIE: Scaling Up To Large Vocabulary Image Annotation." IJCAI 2011.
 /// Weston, Yee, Weiss. "Learning to Rank Recommendations with the k-Order Statistic Loss." RecSys 2013.
 /// Kula. "Metadata Embeddings for User and Item Cold-start Recommendations." 2015 (LightFM).
-public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProviding, ColdStartCapable {
+public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
   public enum Loss: String, Sendable, Codable, Hashable, CaseIterable {
     case warp
     case kosWARP = "k-os-warp"
@@ -170,22 +170,5 @@ public struct WeightedApproximateRankPairwise: Recommender, SimilarItemsProvidin
     return WeightedApproximateRankPairwise(
       configuration: c, index: TrainingIndex(data),
       embeddings: EmbeddingTable(userFactors: x, itemFactors: y, itemBiases: bias))
-  }
-
-  public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
-    if let user = query.user, let u = users.index(of: user) {
-      return embeddings.scores(forVector: embeddings.userVector(user: u, history: []))
-    }
-    return try scores(forHistory: query.history)
-  }
-
-  public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
-    embeddings.scores(forVector: embeddings.userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
-  }
-
-  public func similarItems(to item: ItemID, count: Int) throws(QueryError) -> [ScoredItem] {
-    guard let i = items.index(of: item) else { throw .unknownItem(item) }
-    guard (1...10_000).contains(count) else { throw .invalidCount(count) }
-    return embeddings.similar(to: i, count: count).map { ScoredItem(item: items[$0.0], score: $0.1) }
   }
 }
