@@ -1,19 +1,41 @@
 public import AffinityCore
 public import AffinityLinalg
+import Foundation
 
 /// Recommends the items with the most interactions, the same for every user.
 ///
-/// Scores are interaction counts (optionally only values ≥ `minimumValue`). It is the floor
-/// every personalised ranking model must beat, and the fallback for users with no history.
+/// Scores are interaction counts (optionally only values ≥ `minimumValue`), each interaction
+/// discounted by its age when `halfLifeDays` is positive: it counts
+/// `2^(−(t_max − t) / halfLife)`, with `t_max` the latest training timestamp, so an interaction
+/// one half-life older than the newest counts ½. It is the floor every personalised ranking model
+/// must beat, and the fallback for users with no history.
+///
+/// - Complexity: fit O(nnz); every query returns the same O(items) vector.
 public struct MostPopular: Recommender {
   public struct Configuration: ModelConfiguration {
     /// Interactions with a value below this do not count; 0 counts everything.
     public var minimumValue: Float
+    /// Days after which an interaction counts half; 0 turns the decay off.
+    public var halfLifeDays: Float
 
-    public init(minimumValue: Float = 0) { self.minimumValue = minimumValue }
+    public init(minimumValue: Float = 0, halfLifeDays: Float = 0) {
+      self.minimumValue = minimumValue
+      self.halfLifeDays = halfLifeDays
+    }
 
     public func validate() throws(ConfigurationError) {
-      try ConfigurationCheck("MostPopular").nonNegative("minimumValue", minimumValue)
+      let check = ConfigurationCheck("MostPopular")
+      try check.nonNegative("minimumValue", minimumValue)
+      try check.nonNegative("halfLifeDays", halfLifeDays)
+    }
+
+    private enum CodingKeys: String, CodingKey { case minimumValue, halfLifeDays }
+
+    /// Reads configurations saved before `halfLifeDays` existed as having no decay.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      minimumValue = try container.decode(Float.self, forKey: .minimumValue)
+      halfLifeDays = try container.decodeIfPresent(Float.self, forKey: .halfLifeDays) ?? 0
     }
   }
 
@@ -29,11 +51,16 @@ public struct MostPopular: Recommender {
     _ data: InteractionData, configuration: Configuration, options: FitOptions
   ) throws(FitError) -> MostPopular {
     do { try configuration.validate() } catch { throw .invalidConfiguration(error) }
-    var counts = [Float](repeating: 0, count: data.items.count)
+    var totals = [Double](repeating: 0, count: data.items.count)
+    let halfLifeSeconds = Double(configuration.halfLifeDays) * 86_400
+    let latest = data.timestamps.max() ?? 0
     for k in 0..<data.count where data.values[k] >= configuration.minimumValue {
-      counts[Int(data.itemIndices[k])] += 1
+      let weight =
+        halfLifeSeconds > 0 ? exp2(-Double(latest - data.timestamps[k]) / halfLifeSeconds) : 1
+      totals[Int(data.itemIndices[k])] += weight
     }
-    return MostPopular(configuration: configuration, index: TrainingIndex(data), counts: counts)
+    return MostPopular(
+      configuration: configuration, index: TrainingIndex(data), counts: totals.map { Float($0) })
   }
 
   public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] { counts }

@@ -90,6 +90,12 @@ public enum ModelCatalog {
     entry(
       LogisticMatrixFactorization.self, .init(), [.ranking],
       "logistic matrix factorization with sampled negatives (Johnson 2014)"),
+    entry(ItemKNN.self, .init(), [.ranking], "item-item neighbours for implicit data (cosine, BM25, TF-IDF, Jaccard, asymmetric cosine)"),
+    entry(UserKNN.self, .init(), [.ranking], "user-user neighbours for implicit data (cosine, BM25, TF-IDF, Jaccard, asymmetric cosine)"),
+    entry(EASE.self, .init(), [.ranking], "closed-form item-item autoencoder, EASE (Steck 2019)"),
+    entry(
+      RankBlend.self, .init(), [.ranking],
+      "weighted sum of standardised ranking scores (default als, ease, item-knn), weights fitted on a training holdout"),
     entry(
       LinearBlend.self, .init(), [.rating, .ranking],
       "ridge-weighted blend of rating models (default svd, svdpp, knn-baseline, knn-means, pmf)"),

@@ -68,7 +68,7 @@ let parameterAliases: [String: [String]] = [
   "iterations": ["epochs"], "alpha": ["confidenceWeight"], "cg_steps": ["cgSteps"],
   "K": ["neighborCount"], "item_alpha": ["itemRegularization", "regularization"],
   "user_alpha": ["userRegularization", "regularization"], "max_sampled": ["maximumSampled"],
-  "n": ["positiveSampleCount"],
+  "n": ["positiveSampleCount"], "K1": ["bm25K1"], "B": ["bm25B"],
   "n_epochs": ["epochs", "baselineEpochs"],
   "method": ["method", "baselineMethod"], "learning_rate": ["learningRate", "baselineLearningRate"],
   "reg": ["regularization", "baselineRegularization"],

@@ -19,6 +19,7 @@ struct ContractTests {
     "warp": [("epochs", "3"), ("embeddingSize", "16")],
     "kos-warp": [("epochs", "3"), ("embeddingSize", "16")],
     "logistic-mf": [("epochs", "3"), ("embeddingSize", "16")],
+    "rank-blend": [("models", "item-knn+popular"), ("weightStep", "0.5")],
   ]
 
   @Test(arguments: ModelCatalog.names)
@@ -34,6 +35,10 @@ struct ContractTests {
     ("nmf", "initialHigh", "0", "NMF.initialHigh must be > initialLow (0.0); got 0.0"),
     ("baseline", "epochs", "0", "BaselineOnly.epochs must be ≥ 1; got 0"),
     ("popular", "minimumValue", "-1", "MostPopular.minimumValue must be a finite number ≥ 0; got -1.0"),
+    ("als", "cgSteps", "0", "ImplicitALS.cgSteps must be ≥ 1; got 0"),
+    ("bpr", "learningRate", "0", "BPR.learningRate must be a finite number > 0; got 0.0"),
+    ("ease", "regularization", "-5", "EASE.regularization must be a finite number > 0; got -5.0"),
+    ("rank-blend", "models", "als", "RankBlend.models must be 2 to 4 ranking models; got 'als'"),
   ]
 
   @Test(arguments: invalidSettings.indices)
