@@ -42,7 +42,10 @@ public enum ModelFile {
     let document = Document(
       format: "affinity-model", formatVersion: formatVersion, kind: kind,
       createdAt: ISO8601DateFormatter().string(from: Date()), dataSource: dataSource, model: model)
-    return try JSONEncoder().encode(document)
+    let encoder = JSONEncoder()
+    // Sorted keys: the same model gives the same bytes (dictionary order varies between runs).
+    encoder.outputFormatting = [.sortedKeys]
+    return try encoder.encode(document)
   }
 
   /// Reads a model written by ``save(_:kind:dataSource:to:)``.
