@@ -5,7 +5,7 @@
 /// which keeps them fast without `-march` flags (see `PERFORMANCE.md`, rule 1).
 public enum Vector {
   /// The dot product `Σ a[f] · b[f]` over `count` elements.
-  @inlinable
+  @inlinable @inline(__always)
   public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
     var acc0 = SIMD8<Float>()
     var acc1 = SIMD8<Float>()
@@ -36,7 +36,7 @@ public enum Vector {
   }
 
   /// `y ← y + alpha · x` over `count` elements.
-  @inlinable
+  @inlinable @inline(__always)
   public static func axpy(
     _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int
   ) {
@@ -57,7 +57,7 @@ public enum Vector {
   }
 
   /// `y ← beta · y + alpha · x` over `count` elements.
-  @inlinable
+  @inlinable @inline(__always)
   public static func axpby(
     _ alpha: Float, _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>,
     count: Int
@@ -114,7 +114,7 @@ public enum Vector {
   }
 
   /// The sum of the eight lanes as a balanced tree: three adds, not seven in a chain.
-  @inlinable
+  @inlinable @inline(__always)
   public static func horizontalSum(_ v: SIMD8<Float>) -> Float {
     let h = v.lowHalf + v.highHalf
     let q = h.lowHalf + h.highHalf

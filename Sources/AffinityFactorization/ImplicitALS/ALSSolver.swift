@@ -19,13 +19,14 @@ enum ALSSolver {
     }
   }
 
-  /// `out = G v` for a `k × k` Gram matrix with row stride `stride` (padding stays zero).
+  /// `out = G v` for a symmetric `k × k` Gram matrix with row stride `stride` (padding stays
+  /// zero), as `Σ_a v_a · G_a`: row axpys need no horizontal sums, about twice as fast as dots.
   @inline(__always)
   static func gramTimes(
     _ g: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, k: Int, stride: Int
   ) {
-    for a in 0..<k { out[a] = Vector.dot(g + a * stride, v, count: stride) }
-    for a in k..<stride { out[a] = 0 }
+    for a in 0..<stride { out[a] = 0 }
+    for a in 0..<k where v[a] != 0 { Vector.axpy(v[a], g + a * stride, out, count: stride) }
   }
 
   /// `steps` conjugate-gradient steps on one row, warm-started from `x` (implicit's
