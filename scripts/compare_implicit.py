@@ -28,7 +28,9 @@ What it measures
    threads: implicit ALS seconds per iteration, implicit BPR and LightFM WARP
    seconds per epoch, implicit ``recommend`` for all users (N=10, batched);
    the same for Affinity through ``affinity bench``. Every measurement runs in
-   its own fresh process whose peak RSS is read from the kernel. BLAS is
+   its own fresh process whose peak RSS is read from the kernel (Affinity
+   parses the TSV; the peers load a NumPy copy of the (user, item) pairs, so
+   their peak is the library's, not a text parser's). BLAS is
    limited with threadpoolctl (to one thread inside implicit, as implicit
    recommends); the thread count is implicit's ``num_threads`` / LightFM's
    ``num_threads`` / Affinity's ``--threads``. A numpy float32 GEMM reference
@@ -837,17 +839,19 @@ spec = json.loads(sys.argv[2])
 import numpy as np, scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 threads, epochs = spec["threads"], spec["epochs"]
+import resource
 start = time.perf_counter()
-table = np.loadtxt(sys.argv[1], dtype=np.float64, delimiter="\\t", usecols=(0, 1))
-users, rows = np.unique(table[:, 0], return_inverse=True)
-items, cols = np.unique(table[:, 1], return_inverse=True)
-del table
+pairs = np.load(sys.argv[1])  # (user, item) int32 pairs, converted once from the TSV by the parent
+users, rows = np.unique(pairs[:, 0], return_inverse=True)
+items, cols = np.unique(pairs[:, 1], return_inverse=True)
+del pairs
 ones = np.ones(len(rows), dtype=np.float32)
 matrix = sp.csr_matrix((ones, (rows, cols)), shape=(len(users), len(items)))
 del rows, cols, ones
 load_seconds = time.perf_counter() - start
 out = {"library": spec["library"], "model": spec["model"], "threads": threads, "users": len(users),
-       "items": len(items), "interactions": int(matrix.nnz), "load_seconds": load_seconds}
+       "items": len(items), "interactions": int(matrix.nnz), "load_seconds": load_seconds,
+       "peak_rss_kb_after_load": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 stamps = []
 callback = lambda *args: stamps.append(time.perf_counter())
 with threadpool_limits(1, "blas"):
@@ -1013,6 +1017,15 @@ def big_section(affinity: Affinity, tmp: Path, with_lightfm: bool, issues: list[
     result: dict[str, Any] = {"users": BIG_USERS, "items": BIG_ITEMS, "ratings": BIG_RATINGS, "seed": BIG_SEED,
                               "factors": BIG_FACTORS, "epochs": BIG_EPOCHS,
                               "generate_seconds": time.perf_counter() - start, "jobs": []}
+    # The peers read a binary copy of the (user, item) pairs, so their peak RSS is the model's and not
+    # numpy's text parser's; Affinity reads the TSV itself (its parser's memory counts against it).
+    import numpy as np
+    start = time.perf_counter()
+    pairs = np.loadtxt(data, dtype=np.int64, delimiter="\t", usecols=(0, 1)).astype(np.int32)
+    peer_data = tmp / "big-pairs.npy"
+    np.save(peer_data, pairs)
+    del pairs
+    result["convert_seconds"] = time.perf_counter() - start
     bench_available = affinity.has_subcommand("bench")
     result["affinity_bench_available"] = bench_available
     if not bench_available:
@@ -1025,7 +1038,7 @@ def big_section(affinity: Affinity, tmp: Path, with_lightfm: bool, issues: list[
                 entry["peer"] = {"error": "LightFM not available"}
             else:
                 log(f"speed: {job.peer_library} {job.model}, {threads} thread(s)")
-                entry["peer"] = run_peer_bench(job, data, threads, tmp, max_wait)
+                entry["peer"] = run_peer_bench(job, peer_data, threads, tmp, max_wait)
             if bench_available:
                 log(f"speed: affinity bench {job.model}, {threads} thread(s)")
                 entry["affinity"] = run_affinity_bench(job, affinity, data, threads, tmp, issues, max_wait)
@@ -1282,12 +1295,17 @@ def speed_tables(big: dict) -> tuple[list[str], dict]:
     gemm_rows = [[name, str(threads), fmt(value["seconds"], 3), fmt(value["gflops"], 1)]
                  for threads, results in big["gemm"].items() for name, value in results.items()]
     epochs = ", ".join(f"{model} {n}" for model, n in big["epochs"].items())
+    loads = [entry["peer"]["report"].get("peak_rss_kb_after_load", 0) / 1024 for entry in big["jobs"]
+             if entry["peer"].get("report")]
+    after_load = f"{min(loads):.0f}–{max(loads):.0f}" if loads else "n/a"
     sections = [
         f"### {BIG_RATINGS:,} synthetic interactions, {BIG_FACTORS} factors\n\n"
         f"`affinity generate --users {big['users']} --items {big['items']} --ratings {big['ratings']} "
         f"--seed {big['seed']}` ({big['generate_seconds']:.1f} s). Each row is its own fresh process that loads "
         f"the file and fits ({epochs} epochs/iterations); the per-epoch figure is the median over them; peak "
-        f"RSS is the process's high-water mark (ALS rows include the recommend-all). Peers get the binary "
+        f"RSS is the process's high-water mark (ALS rows include the recommend-all). Affinity reads the TSV; "
+        f"the peers read the same (user, item) pairs from a NumPy .npy copy, so their peak RSS is the library's "
+        f"and not a text parser's (their peak right after loading was {after_load} MiB), and fit the binary "
         f"matrix; BLAS is limited to one thread in the peer processes. Before each process the script waits "
         f"(up to `--max-wait` s) until other processes keep less than a quarter of a core busy; the last "
         f"column shows how many cores other processes used during the peer's and Affinity's run (⚠ above "
