@@ -29,6 +29,15 @@ enum FactorTraining {
     return matrix
   }
 
+  /// User and item vectors uniform in `[−1/(2k), 1/(2k))`, LightFM's and implicit's BPR start.
+  static func initialEmbeddings(_ data: InteractionData, embeddingSize k: Int, seed: UInt64) -> (DenseMatrix, DenseMatrix) {
+    let half = 0.5 / Float(k)
+    return (
+      uniform(rows: data.users.count, columns: k, low: -half, high: half, seed: seed, stream: 1),
+      uniform(rows: data.items.count, columns: k, low: -half, high: half, seed: seed, stream: 2)
+    )
+  }
+
   /// The order in which one epoch visits the ratings: positions into the user × item CSR.
   ///
   /// Users come in a fresh seeded order and each user's ratings in a seeded order, so the

@@ -56,9 +56,7 @@ public struct BayesianPersonalizedRanking: EmbeddingRecommender {
     do { try configuration.validate() } catch { throw .invalidConfiguration(error) }
     let c = configuration
     let k = c.embeddingSize
-    let scale = 1 / Float(k)
-    var x = FactorTraining.uniform(rows: data.users.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 1)
-    var y = FactorTraining.uniform(rows: data.items.count, columns: k, low: -0.5 * scale, high: 0.5 * scale, seed: options.seed, stream: 2)
+    var (x, y) = FactorTraining.initialEmbeddings(data, embeddingSize: k, seed: options.seed)
     var bias = [Float](repeating: 0, count: data.items.count)
     let positives = PositiveSets(data.byUser)
     let ratings = data.byUser
