@@ -48,7 +48,11 @@ public struct InteractionReader: Sendable {
   /// Reads `path` into ``InteractionData``.
   public func read(_ path: String) throws(DataError) -> InteractionData {
     // Parse in a scope of its own so the file's bytes are freed before the CSR is built.
-    let builder = try parse(DelimitedText(path: path))
+    var builder: InteractionData.Builder
+    do {
+      let text = try DelimitedText(path: path)
+      builder = try parse(text)
+    }
     return try builder.build()
   }
 
