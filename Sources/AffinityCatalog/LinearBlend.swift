@@ -106,18 +106,11 @@ public struct LinearBlend: RatingPredictor {
   }
 
   static func fitMember(_ descriptor: ModelDescriptor, _ data: InteractionData, options: FitOptions) throws(FitError) -> any RatingPredictor {
-    let quiet = FitOptions(seed: options.seed)
-    do {
-      guard let model = try descriptor.fit(data, options: quiet) as? any RatingPredictor else {
-        throw FitError.invalidConfiguration(
-          ConfigurationError(model: "Blend", parameter: "models", value: descriptor.name, requirement: "rating models"))
-      }
-      return model
-    } catch let error as FitError {
-      throw error
-    } catch {
-      throw .invalidConfiguration(ConfigurationError(model: "Blend", parameter: "models", value: descriptor.name, requirement: "models that fit (\(error))"))
+    guard let model = try EnsembleMembers.fit(descriptor, data, options: options, ensemble: "Blend") as? any RatingPredictor else {
+      throw .invalidConfiguration(
+        ConfigurationError(model: "Blend", parameter: "models", value: descriptor.name, requirement: "rating models"))
     }
+    return model
   }
 
   /// Solves `(XᵀX + λ D) w = Xᵀy` for `X = [1, columns…]`, `D = diag(0, 1, …, 1)`.
@@ -176,20 +169,16 @@ public struct LinearBlend: RatingPredictor {
   // MARK: - Codable: members are stored as (kind, JSON) and rebuilt through the catalogue.
 
   enum CodingKeys: String, CodingKey { case configuration, index, weights, members }
-  struct StoredMember: Codable {
-    let kind: String
-    let model: Data
-  }
 
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     configuration = try container.decode(Configuration.self, forKey: .configuration)
     index = try container.decode(TrainingIndex.self, forKey: .index)
     weights = try container.decode([Double].self, forKey: .weights)
-    members = try container.decode([StoredMember].self, forKey: .members).map { stored in
-      let descriptor = try ModelCatalog.descriptor(named: stored.kind)
-      guard let model = try descriptor.decode(stored.model) as? any RatingPredictor else {
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(stored.kind) is not a rating model"))
+    members = try EnsembleMembers.decode(container.decode([EnsembleMembers.Stored].self, forKey: .members)).map { member in
+      guard let model = member as? any RatingPredictor else {
+        throw DecodingError.dataCorrupted(
+          .init(codingPath: decoder.codingPath, debugDescription: "\(type(of: member).kind) is not a rating model"))
       }
       return model
     }
@@ -200,8 +189,7 @@ public struct LinearBlend: RatingPredictor {
     try container.encode(configuration, forKey: .configuration)
     try container.encode(index, forKey: .index)
     try container.encode(weights, forKey: .weights)
-    try container.encode(
-      members.map { StoredMember(kind: type(of: $0).kind, model: try JSONEncoder().encode($0)) }, forKey: .members)
+    try container.encode(EnsembleMembers.encode(members), forKey: .members)
   }
 
   init(configuration: Configuration, index: TrainingIndex, members: [any RatingPredictor], weights: [Double]) {

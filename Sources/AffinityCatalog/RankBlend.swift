@@ -74,29 +74,18 @@ public struct RankBlend: Recommender {
     let steps = 2 * descriptors.count + 1
     var trained: [any Recommender] = []
     for (m, descriptor) in descriptors.enumerated() {
-      trained.append(try fitMember(descriptor, rest, options: options))
+      trained.append(try EnsembleMembers.fit(descriptor, rest, options: options, ensemble: "RankBlend"))
       options.report(kind, step: m + 1, of: steps)
     }
     let (weights, ndcg) = searchWeights(members: trained, holdout: holdout, step: configuration.weightStep)
     options.report(kind, step: descriptors.count + 1, of: steps)
     var members: [any Recommender] = []
     for (m, descriptor) in descriptors.enumerated() {
-      members.append(try fitMember(descriptor, data, options: options))
+      members.append(try EnsembleMembers.fit(descriptor, data, options: options, ensemble: "RankBlend"))
       options.report(kind, step: descriptors.count + 2 + m, of: steps)
     }
     return RankBlend(
       configuration: configuration, index: TrainingIndex(data), members: members, weights: weights, validationNDCG: ndcg)
-  }
-
-  static func fitMember(_ descriptor: ModelDescriptor, _ data: InteractionData, options: FitOptions) throws(FitError) -> any Recommender {
-    do {
-      return try descriptor.fit(data, options: FitOptions(seed: options.seed, threadCount: options.threadCount))
-    } catch let error as FitError {
-      throw error
-    } catch {
-      throw .invalidConfiguration(
-        ConfigurationError(model: "RankBlend", parameter: "models", value: descriptor.name, requirement: "models that fit (\(error))"))
-    }
   }
 
   /// Each user's latest `fraction` of rows (ties by row order) held out; users keep ≥ 1 row.
@@ -219,10 +208,6 @@ public struct RankBlend: Recommender {
   // MARK: - Codable: members are stored as (kind, JSON) and rebuilt through the catalogue.
 
   enum CodingKeys: String, CodingKey { case configuration, index, weights, validationNDCG, members }
-  struct StoredMember: Codable {
-    let kind: String
-    let model: Data
-  }
 
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -230,9 +215,7 @@ public struct RankBlend: Recommender {
     index = try container.decode(TrainingIndex.self, forKey: .index)
     weights = try container.decode([Float].self, forKey: .weights)
     validationNDCG = try container.decode(Double.self, forKey: .validationNDCG)
-    members = try container.decode([StoredMember].self, forKey: .members).map { stored in
-      try ModelCatalog.descriptor(named: stored.kind).decode(stored.model)
-    }
+    members = try EnsembleMembers.decode(container.decode([EnsembleMembers.Stored].self, forKey: .members))
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -241,8 +224,7 @@ public struct RankBlend: Recommender {
     try container.encode(index, forKey: .index)
     try container.encode(weights, forKey: .weights)
     try container.encode(validationNDCG, forKey: .validationNDCG)
-    try container.encode(
-      members.map { StoredMember(kind: type(of: $0).kind, model: try JSONEncoder().encode($0)) }, forKey: .members)
+    try container.encode(EnsembleMembers.encode(members), forKey: .members)
   }
 
   init(configuration: Configuration, index: TrainingIndex, members: [any Recommender], weights: [Float], validationNDCG: Double) {
