@@ -94,8 +94,9 @@ public struct RankBlend: Recommender {
     let hasTimes = data.timestamps.contains { $0 != 0 }
     var keep: [Int] = []
     var held: [UserID: Set<ItemID>] = [:]
+    let order = data.interactionIndicesByUser()
     for u in 0..<data.users.count {
-      var rows = data.byUser.range(ofRow: u).map { Int(data.byUser.entries[$0]) }
+      var rows = data.byUser.range(ofRow: u).map { Int(order[$0]) }
       if hasTimes {
         rows.sort { (data.timestamps[$0], $0) < (data.timestamps[$1], $1) }
       } else {

@@ -107,8 +107,9 @@ public enum SplitMethod: Sendable, Equatable, Hashable {
       for k in order.prefix(testCount) { mask[k] = true }
     case .userTemporal(let f):
       let fraction = try checked(f)
+      let order = data.interactionIndicesByUser()
       for u in 0..<data.users.count {
-        let rows = chronological(data.byUser.range(ofRow: u).map { Int(data.byUser.entries[$0]) }, data)
+        let rows = chronological(data.byUser.range(ofRow: u).map { Int(order[$0]) }, data)
         let testCount = min(Int((fraction * Double(rows.count)).rounded()), rows.count - 1)
         for k in rows.suffix(max(testCount, 0)) { mask[k] = true }
       }
@@ -118,8 +119,9 @@ public enum SplitMethod: Sendable, Equatable, Hashable {
       let testCount = Int((fraction * Double(data.count)).rounded(.up))
       for k in rows.suffix(testCount) { mask[k] = true }
     case .leaveLastOut:
+      let order = data.interactionIndicesByUser()
       for u in 0..<data.users.count {
-        let rows = chronological(data.byUser.range(ofRow: u).map { Int(data.byUser.entries[$0]) }, data)
+        let rows = chronological(data.byUser.range(ofRow: u).map { Int(order[$0]) }, data)
         if rows.count >= 2, let last = rows.last { mask[last] = true }
       }
     case .coldUsers(let f):

@@ -2,7 +2,7 @@
 ///
 /// Within a row, entries keep the order in which they were given (a stable counting sort), so
 /// algorithms that depend on input order (Surprise's neighbour tie-breaking) see the same order.
-/// `entries` maps each stored position back to the index of the triple it came from.
+/// Memory: 8 bytes per stored entry plus 8 per row.
 public struct SparseRowMatrix: Sendable, Equatable, Codable {
   /// Number of rows.
   public let rowCount: Int
@@ -14,8 +14,6 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   public let columns: [Int32]
   /// Value of each stored entry.
   public let values: [Float]
-  /// Index of each stored entry in the triples it was built from.
-  public let entries: [Int32]
 
   /// Builds the matrix from coordinate triples in `O(nnz + rows)`.
   ///
@@ -29,19 +27,16 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
     var next = starts
     var outColumns = [Int32](repeating: 0, count: rows.count)
     var outValues = [Float](repeating: 0, count: rows.count)
-    var outEntries = [Int32](repeating: 0, count: rows.count)
     for n in 0..<rows.count {
       let r = Int(rows[n])
       let position = next[r]
       next[r] += 1
       outColumns[position] = columns[n]
       outValues[position] = values[n]
-      outEntries[position] = Int32(n)
     }
     self.rowStarts = starts
     self.columns = outColumns
     self.values = outValues
-    self.entries = outEntries
   }
 
   /// Number of stored entries.
@@ -52,11 +47,10 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   public func withValues(_ newValues: [Float]) -> SparseRowMatrix {
     precondition(newValues.count == values.count, "withValues needs \(values.count) values; got \(newValues.count)")
     return SparseRowMatrix(
-      rowCount: rowCount, columnCount: columnCount, rowStarts: rowStarts, columns: columns, values: newValues,
-      entries: entries)
+      rowCount: rowCount, columnCount: columnCount, rowStarts: rowStarts, columns: columns, values: newValues)
   }
 
-  enum CodingKeys: String, CodingKey { case rowCount, columnCount, rowStarts, columns, values, entries }
+  enum CodingKeys: String, CodingKey { case rowCount, columnCount, rowStarts, columns, values }
 
   /// Decodes and checks the structure, so a corrupted file cannot index out of bounds later.
   public init(from decoder: any Decoder) throws {
@@ -66,11 +60,10 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
     rowStarts = try c.decode([Int].self, forKey: .rowStarts)
     columns = try c.decode([Int32].self, forKey: .columns)
     values = try c.decode([Float].self, forKey: .values)
-    entries = try c.decode([Int32].self, forKey: .entries)
     let consistent =
       rowCount >= 0 && columnCount >= 0 && rowStarts.count == rowCount + 1
       && rowStarts.first == 0 && rowStarts.last == columns.count
-      && values.count == columns.count && entries.count == columns.count
+      && values.count == columns.count
       && zip(rowStarts, rowStarts.dropFirst()).allSatisfy { $0 <= $1 }
       && columns.allSatisfy { $0 >= 0 && Int($0) < columnCount }
     guard consistent else {
@@ -88,38 +81,21 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
   public func count(ofRow r: Int) -> Int { rowStarts[r + 1] - rowStarts[r] }
 
   /// The transpose (CSC of this matrix); within a row of the result, entries are ordered by
-  /// their row in this matrix, and ``entries`` still point at the original triples.
+  /// their row in this matrix.
   public func transposed() -> SparseRowMatrix {
     var rowsOfEntries = [Int32](repeating: 0, count: nonZeroCount)
-    var originalEntries = [Int32](repeating: 0, count: nonZeroCount)
     for r in 0..<rowCount {
-      for p in range(ofRow: r) {
-        rowsOfEntries[p] = Int32(r)
-        originalEntries[p] = entries[p]
-      }
+      for p in range(ofRow: r) { rowsOfEntries[p] = Int32(r) }
     }
-    var transposed = SparseRowMatrix(
-      rowCount: columnCount, columnCount: rowCount, rows: columns, columns: rowsOfEntries,
-      values: values)
-    transposed.remapEntries(through: originalEntries)
-    return transposed
+    return SparseRowMatrix(
+      rowCount: columnCount, columnCount: rowCount, rows: columns, columns: rowsOfEntries, values: values)
   }
 
-  private mutating func remapEntries(through original: [Int32]) {
-    self = SparseRowMatrix(
-      rowCount: rowCount, columnCount: columnCount, rowStarts: rowStarts, columns: columns,
-      values: values, entries: entries.map { original[Int($0)] })
-  }
-
-  private init(
-    rowCount: Int, columnCount: Int, rowStarts: [Int], columns: [Int32], values: [Float],
-    entries: [Int32]
-  ) {
+  private init(rowCount: Int, columnCount: Int, rowStarts: [Int], columns: [Int32], values: [Float]) {
     self.rowCount = rowCount
     self.columnCount = columnCount
     self.rowStarts = rowStarts
     self.columns = columns
     self.values = values
-    self.entries = entries
   }
 }

@@ -203,8 +203,9 @@ extension ImplicitFeedback {
   static func recencyWeighted(_ data: InteractionData, halfLife: Float, usesValues: Bool) throws(FitError) -> InteractionData {
     var values = usesValues ? data.values : [Float](repeating: 1, count: data.count)
     if halfLife > 0 {
+      let order = data.interactionIndicesByUser()
       for u in 0..<data.users.count {
-        var rows = data.byUser.range(ofRow: u).map { Int(data.byUser.entries[$0]) }
+        var rows = data.byUser.range(ofRow: u).map { Int(order[$0]) }
         rows.sort { (data.timestamps[$0], $0) > (data.timestamps[$1], $1) }
         for (later, row) in rows.enumerated() { values[row] *= Float(Foundation.pow(2.0, -Double(later) / Double(halfLife))) }
       }

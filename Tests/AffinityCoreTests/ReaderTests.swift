@@ -113,7 +113,16 @@ struct DataStructureTests {
         let i = Int(data.byUser.columns[p])
         let back = data.byItem.range(ofRow: i).first { Int(data.byItem.columns[$0]) == u }
         #expect(back.map { data.byItem.values[$0] } == data.byUser.values[p])
-        #expect(back.map { data.byItem.entries[$0] } == data.byUser.entries[p])
+      }
+    }
+    // The interaction behind each byUser position has that position's user, item and value.
+    let order = data.interactionIndicesByUser()
+    for u in 0..<data.users.count {
+      for p in data.byUser.range(ofRow: u) {
+        let n = Int(order[p])
+        #expect(Int(data.userIndices[n]) == u)
+        #expect(data.itemIndices[n] == data.byUser.columns[p])
+        #expect(data.values[n] == data.byUser.values[p])
       }
     }
   }

@@ -14,59 +14,23 @@ extension ImplicitALS {
       rows: data.users.count, columns: k, low: 0, high: 0.01, seed: options.seed, stream: 1)
     var y = FactorTraining.uniform(
       rows: data.items.count, columns: k, low: 0, high: 0.01, seed: options.seed, stream: 2)
-    let (byUser, byItem) = confidenceMatrices(data, configuration: c)
+    let confidence = ALSConfidence(byUser: data.byUser, configuration: c)
     for epoch in 1...c.epochs {
       let itemGram = DenseKernels.gram(y, regularization: c.regularization, parallel: options.isParallel)
-      halfStep(solving: &x, fixed: y, gram: itemGram, rows: byUser, configuration: c, parallel: options.isParallel)
+      halfStep(
+        solving: &x, fixed: y, gram: itemGram, rows: data.byUser, rowsAreUsers: true, confidence: confidence,
+        configuration: c, parallel: options.isParallel)
       let userGram = DenseKernels.gram(x, regularization: c.regularization, parallel: options.isParallel)
-      halfStep(solving: &y, fixed: x, gram: userGram, rows: byItem, configuration: c, parallel: options.isParallel)
+      halfStep(
+        solving: &y, fixed: x, gram: userGram, rows: data.byItem, rowsAreUsers: false, confidence: confidence,
+        configuration: c, parallel: options.isParallel)
       guard x.isFinite, y.isFinite else { throw .diverged(model: "ImplicitALS", epoch: epoch) }
       options.report(kind, step: epoch, of: c.epochs)
     }
     return ImplicitALS(
       configuration: c, index: TrainingIndex(data), userFactors: x, itemFactors: y,
       itemGram: DenseKernels.gram(y, regularization: c.regularization, parallel: options.isParallel),
-      confidence: byUser)
-  }
-
-  /// `c = 1 + α w` or `1 + α log(1 + w/ε)`.
-  static func confidence(of w: Float, configuration c: Configuration) -> Float {
-    switch c.confidenceScaling {
-    case .linear: 1 + c.confidenceWeight * w
-    case .log: 1 + c.confidenceWeight * Foundation.log(1 + w / c.logEpsilon)
-    }
-  }
-
-  /// Confidences `c_ui` of every pair, as user × item and item × user CSR.
-  static func confidenceMatrices(_ data: InteractionData, configuration c: Configuration)
-    -> (SparseRowMatrix, SparseRowMatrix)
-  {
-    var weights = c.usesValues ? data.values.map { max($0, 0) } : [Float](repeating: 1, count: data.count)
-    switch c.weighting {
-    case .none: break
-    case .bm25, .tfidf:
-      // implicit's bm25_weight / tfidf_weight over the user × item matrix.
-      let n = Double(data.users.count)
-      var itemCounts = [Double](repeating: 0, count: data.items.count)
-      for p in 0..<data.count { itemCounts[Int(data.itemIndices[p])] += 1 }
-      let idf = itemCounts.map { Float(Foundation.log(n) - Foundation.log1p($0)) }
-      if c.weighting == .tfidf {
-        for p in 0..<data.count { weights[p] = weights[p].squareRoot() * idf[Int(data.itemIndices[p])] }
-      } else {
-        var rowSums = [Double](repeating: 0, count: data.users.count)
-        for p in 0..<data.count { rowSums[Int(data.userIndices[p])] += Double(weights[p]) }
-        let average = rowSums.reduce(0, +) / max(1, Double(rowSums.count))
-        for p in 0..<data.count {
-          let lengthNorm = Float((1 - Double(c.bm25B)) + Double(c.bm25B) * rowSums[Int(data.userIndices[p])] / average)
-          weights[p] = weights[p] * (c.bm25K1 + 1) / (c.bm25K1 * lengthNorm + weights[p]) * idf[Int(data.itemIndices[p])]
-        }
-      }
-    }
-    let confidences = weights.map { confidence(of: $0, configuration: c) }
-    // Reuse the data's CSR structure: only the values are new (saves 16 bytes per interaction).
-    let byUser = data.byUser.withValues(data.byUser.entries.map { confidences[Int($0)] })
-    let byItem = data.byItem.withValues(data.byItem.entries.map { confidences[Int($0)] })
-    return (byUser, byItem)
+      confidence: confidence)
   }
 
   /// Re-solves every row of `solving` (or only `onlyRows`) against the fixed factors.
@@ -75,7 +39,8 @@ extension ImplicitALS {
   /// result does not depend on how many threads run the chunks.
   static func halfStep(
     solving target: inout DenseMatrix, fixed: DenseMatrix, gram: DenseMatrix, rows: SparseRowMatrix,
-    configuration c: Configuration, parallel: Bool, onlyRows: [Int]? = nil
+    rowsAreUsers: Bool, confidence: ALSConfidence, configuration c: Configuration, parallel: Bool,
+    onlyRows: [Int]? = nil
   ) {
     let k = c.embeddingSize
     let stride = target.stride
@@ -87,14 +52,12 @@ extension ImplicitALS {
       fixed.storage.withUnsafeBufferPointer { fb in
         gram.storage.withUnsafeBufferPointer { gb in
           rows.columns.withUnsafeBufferPointer { cb in
-            rows.values.withUnsafeBufferPointer { vb in
-              guard let y = fb.baseAddress, let g = gb.baseAddress, let columns = cb.baseAddress,
-                let confidences = vb.baseAddress
-              else { return }
+              guard let y = fb.baseAddress, let g = gb.baseAddress, let columns = cb.baseAddress else { return }
               Parallel.forEachChunk(
                 count: count, chunkCount: 64, minimumParallelCount: parallel ? 256 : Int.max
               ) { range, _ in
                 var workspace = ALSSolver.Workspace(stride: stride)
+                var confidences: [Float] = []
                 for position in range {
                   let row = rowList?[position] ?? position
                   let x = out.value + row * stride
@@ -104,19 +67,23 @@ extension ImplicitALS {
                     for f in 0..<stride { x[f] = 0 }
                     continue
                   }
-                  switch c.solver {
-                  case .conjugateGradient:
-                    ALSSolver.conjugateGradient(
-                      x: x, gram: g, factors: y, columns: columns + start, confidences: confidences + start,
-                      count: n, k: k, stride: stride, steps: c.cgSteps, workspace: &workspace)
-                  case .cholesky:
-                    ALSSolver.cholesky(
-                      x: x, gram: g, factors: y, columns: columns + start, confidences: confidences + start,
-                      count: n, k: k, stride: stride, workspace: &workspace)
+                  if confidences.count < n { confidences = [Float](repeating: 0, count: n * 5 / 4) }
+                  confidences.withUnsafeMutableBufferPointer { buffer in
+                    guard let weights = buffer.baseAddress else { return }
+                    confidence.fill(row: row, of: rows, rowsAreUsers: rowsAreUsers, into: weights)
+                    switch c.solver {
+                    case .conjugateGradient:
+                      ALSSolver.conjugateGradient(
+                        x: x, gram: g, factors: y, columns: columns + start, confidences: weights,
+                        count: n, k: k, stride: stride, steps: c.cgSteps, workspace: &workspace)
+                    case .cholesky:
+                      ALSSolver.cholesky(
+                        x: x, gram: g, factors: y, columns: columns + start, confidences: weights,
+                        count: n, k: k, stride: stride, workspace: &workspace)
+                    }
                   }
                 }
               }
-            }
           }
         }
       }
@@ -147,20 +114,23 @@ extension ImplicitALS {
     y.storage.replaceSubrange(0..<itemFactors.storage.count, with: itemFactors.storage)
     let touchedUsers = Array(Set(interactions.compactMap { data.users.index(of: $0.user) })).sorted()
     let touchedItems = Array(Set(interactions.compactMap { data.items.index(of: $0.item) })).sorted()
-    let (byUser, byItem) = ImplicitALS.confidenceMatrices(data, configuration: c)
+    let confidence = ALSConfidence(byUser: data.byUser, configuration: c)
     let parallel = options.isParallel
     ImplicitALS.halfStep(
       solving: &x, fixed: y, gram: DenseKernels.gram(y, regularization: c.regularization, parallel: parallel),
-      rows: byUser, configuration: c, parallel: parallel, onlyRows: touchedUsers)
+      rows: data.byUser, rowsAreUsers: true, confidence: confidence, configuration: c, parallel: parallel,
+      onlyRows: touchedUsers)
     ImplicitALS.halfStep(
       solving: &y, fixed: x, gram: DenseKernels.gram(x, regularization: c.regularization, parallel: parallel),
-      rows: byItem, configuration: c, parallel: parallel, onlyRows: touchedItems)
+      rows: data.byItem, rowsAreUsers: false, confidence: confidence, configuration: c, parallel: parallel,
+      onlyRows: touchedItems)
     ImplicitALS.halfStep(
       solving: &x, fixed: y, gram: DenseKernels.gram(y, regularization: c.regularization, parallel: parallel),
-      rows: byUser, configuration: c, parallel: parallel, onlyRows: touchedUsers)
+      rows: data.byUser, rowsAreUsers: true, confidence: confidence, configuration: c, parallel: parallel,
+      onlyRows: touchedUsers)
     guard x.isFinite, y.isFinite else { throw .diverged(model: "ImplicitALS", epoch: 1) }
     return ImplicitALS(
       configuration: c, index: TrainingIndex(data), userFactors: x, itemFactors: y,
-      itemGram: DenseKernels.gram(y, regularization: c.regularization, parallel: parallel), confidence: byUser)
+      itemGram: DenseKernels.gram(y, regularization: c.regularization, parallel: parallel), confidence: confidence)
   }
 }

@@ -110,8 +110,8 @@ public struct ImplicitALS: Recommender, SimilarItemsProviding, Explainable, Cold
   public let itemFactors: DenseMatrix
   /// `YᵀY + λI` of the final item factors, for folding in users.
   public let itemGram: DenseMatrix
-  /// c_ui of every training pair, user × item.
-  public let confidence: SparseRowMatrix
+  /// How `c_ui` follows from a training pair's value (per-user and per-item terms only).
+  let confidence: ALSConfidence
   public var users: IDVocabulary<UserID> { index.users }
   public var items: IDVocabulary<ItemID> { index.items }
   public var seen: SparseRowMatrix { index.seen }
@@ -132,7 +132,7 @@ public struct ImplicitALS: Recommender, SimilarItemsProviding, Explainable, Cold
   /// The user vector that `history` implies with the item factors fixed; zero for no history.
   public func foldIn(_ history: [ItemID]) -> [Float] {
     let known = history.compactMap { items.index(of: $0) }
-    let c = ImplicitALS.confidence(of: 1, configuration: configuration)
+    let c = confidence.scaled(1)
     return ALSSolver.exactRow(
       gram: itemGram, factors: itemFactors, columns: known.map { Int32($0) },
       confidences: Array(repeating: c, count: known.count))
@@ -176,12 +176,12 @@ public struct ImplicitALS: Recommender, SimilarItemsProviding, Explainable, Cold
     var columns: [Int32] = []
     var confidences: [Float] = []
     if let user = query.user, let u = users.index(of: user) {
-      for p in confidence.range(ofRow: u) {
-        columns.append(confidence.columns[p])
-        confidences.append(confidence.values[p])
+      for p in seen.range(ofRow: u) {
+        columns.append(seen.columns[p])
+        confidences.append(confidence.confidence(value: seen.values[p], user: u, item: Int(seen.columns[p])))
       }
     } else {
-      let c = ImplicitALS.confidence(of: 1, configuration: configuration)
+      let c = confidence.scaled(1)
       for id in query.history {
         if let j = items.index(of: id) {
           columns.append(Int32(j))
