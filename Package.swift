@@ -10,7 +10,7 @@ var swiftSettings: [SwiftSetting] = [
   .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 #if arch(x86_64)
-  swiftSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"]))
+  swiftSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Xcc", "-fno-math-errno"]))
 #endif
 // CI sets CI=true: warnings fail the build there, not in the edit loop.
 if Context.environment["CI"] == "true" {

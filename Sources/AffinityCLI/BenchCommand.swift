@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Interaction file (every row is used for training).") var data: String
   @Option(help: "Model name.") var model: String
   @Option(name: .customLong("param"), help: "key=value (repeatable).") var parameters: [String] = []
+  @Option(help: "Epochs (iterations) to time; the same as --param epochs=N.") var epochs: Int?
   @Option(help: "1 runs everything on one thread; 2 (or more) uses every core.") var threads: Int = 2
   @Flag(help: "Also time top-k recommendation for every user.") var recommendAll = false
   @Option(help: "k for --recommend-all.") var count: Int = 10
@@ -52,7 +53,7 @@ struct BenchCommand: ParsableCommand {
   func run() throws {
     try CLIErrors.mapped {
       let descriptor = try ModelCatalog.descriptor(named: model)
-      let parsed = try ModelCatalog.parseParameters(parameters)
+      let parsed = try ModelCatalog.parseParameters(parameters + (epochs.map { ["epochs=\($0)"] } ?? []))
       let loadStart = Date()
       let data = try read.read(self.data)
       let loadSeconds = Date().timeIntervalSince(loadStart)

@@ -1,7 +1,7 @@
 import AffinityBaselines
 import AffinityCore
 import AffinityLinalg
-import AffinityFactorization
+@testable import AffinityFactorization
 import AffinityTestSupport
 import Testing
 
@@ -95,5 +95,29 @@ struct ParallelReproducibilityTests {
     #expect(serial.userFactors == parallel.userFactors)
     #expect(serial.itemFactors == parallel.itemFactors)
     #expect(serial.userBiases == parallel.userBiases)
+  }
+
+  /// 60,000 interactions: above the size where BPR and WARP run their strata on all cores.
+  @Test func rankingLossesGiveTheSameEmbeddingsOnOneThreadAndMany() throws {
+    let world = try SyntheticWorld(
+      configuration: .init(userCount: 600, itemCount: 400, ratingCount: 60_000), seed: 5)
+    func both<M: EmbeddingRecommender>(_ fit: (FitOptions) throws -> M) throws -> (EmbeddingTable, EmbeddingTable) {
+      (try fit(FitOptions(seed: 3, threadCount: 1)).embeddings, try fit(FitOptions(seed: 3, threadCount: 2)).embeddings)
+    }
+    let bpr = try both {
+      try BayesianPersonalizedRanking.fit(world.ratings, configuration: .init(embeddingSize: 8, epochs: 2), options: $0)
+    }
+    #expect(bpr.0 == bpr.1)
+    for loss in WeightedApproximateRankPairwise.Loss.allCases {
+      let warp = try both {
+        try WeightedApproximateRankPairwise.fit(
+          world.ratings, configuration: .init(embeddingSize: 8, epochs: 2, loss: loss), options: $0)
+      }
+      #expect(warp.0 == warp.1, "\(loss)")
+      // Training moved the vectors: equal because deterministic, not because nothing happened.
+      let initial = FactorTraining.initialEmbeddings(world.ratings, embeddingSize: 8, seed: 3)
+      #expect(warp.0.itemFactors != initial.1)
+    }
+    #expect(bpr.0.itemBiases.contains { $0 != 0 })
   }
 }

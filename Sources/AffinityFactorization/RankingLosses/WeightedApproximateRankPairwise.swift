@@ -10,7 +10,8 @@ import Foundation
 /// positives that rank badly are pushed hardest (Weston et al. 2011). k-OS WARP (Weston et al.
 /// 2013) first samples `positiveSampleCount` of the user's positives and trains on the k-th
 /// best-scored one. Updates use per-parameter Adagrad with accumulators starting at 1, as LightFM.
-/// Training runs on one thread in a seeded order.
+/// Epochs run the stratified schedule of ``RankingStrata`` (negatives drawn from the positive's
+/// item block), on all cores with the same result as on one.
 ///
 /// - Complexity: O(epochs · nnz · s · k) time with `s` negatives drawn on average.
 ///
@@ -97,65 +98,82 @@ public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
     var biasSquares = [Float](repeating: 1, count: bias.count)
     let positives = PositiveSets(data.byUser)
     let ratings = data.byUser
-    let userOfPosition = FactorTraining.rowOfPosition(ratings)
     let itemCount = data.items.count
     let maximumLoss: Float = 10
     var generator = SeededGenerator(seed: options.seed, stream: 3)
+    let parallel = options.isParallel && data.count >= 50_000
     for epoch in 1...c.epochs {
-      let order = FactorTraining.epochOrder(ratings, generator: &generator)
+      let strata = RankingStrata(ratings, itemCount: itemCount, generator: &generator)
       var updates = 0
       x.storage.withUnsafeMutableBufferPointer { xb in
         y.storage.withUnsafeMutableBufferPointer { yb in
           xSquares.withUnsafeMutableBufferPointer { xsb in
             ySquares.withUnsafeMutableBufferPointer { ysb in
-              guard let xp = xb.baseAddress, let yp = yb.baseAddress, let xs = xsb.baseAddress,
-                let ys = ysb.baseAddress
-              else { return }
-              var gradient = [Float](repeating: 0, count: stride)
-              for position in order {
-                let u = Int(userOfPosition[Int(position)])
-                let xu = xp + u * stride
-                var i = Int(ratings.columns[Int(position)])
-                if c.loss == .kosWARP {
-                  // Score a sample of the user's positives and keep the k-th best.
-                  let range = ratings.range(ofRow: u)
-                  let n = min(c.positiveSampleCount, range.count)
-                  var sampled: [(Float, Int)] = []
-                  sampled.reserveCapacity(n)
-                  for _ in 0..<n {
-                    let candidate = Int(ratings.columns[range.lowerBound + generator.nextInt(below: range.count)])
-                    sampled.append((Vector.dot(xu, yp + candidate * stride, count: stride) + bias[candidate], candidate))
-                  }
-                  sampled.sort { $0.0 > $1.0 }
-                  i = sampled[min(c.kthPositive, n) - 1].1
-                }
-                let yi = yp + i * stride
-                let positive = Vector.dot(xu, yi, count: stride) + bias[i]
-                var drawn = 0
-                while drawn < c.maximumSampled {
-                  drawn += 1
-                  let j = generator.nextInt(below: itemCount)
-                  if positives.contains(user: u, item: Int32(j)) { continue }
-                  let yj = yp + j * stride
-                  let negative = Vector.dot(xu, yj, count: stride) + bias[j]
-                  guard negative > positive - 1 else { continue }
-                  let loss = min(maximumLoss, Foundation.log(max(1, Float((itemCount - 1) / drawn))))
-                  updates += 1
-                  // Gradients of loss · (1 − x̂_ui + x̂_uj) at the old values.
-                  for f in 0..<stride { gradient[f] = loss * (yj[f] - yi[f]) }
-                  Adagrad.step(yi, ys + i * stride, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
-                  Adagrad.step(yj, ys + j * stride, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
-                  gradient.withUnsafeBufferPointer { g in
-                    if let gp = g.baseAddress {
+              bias.withUnsafeMutableBufferPointer { bb in
+                biasSquares.withUnsafeMutableBufferPointer { bsb in
+                  guard let xp = xb.baseAddress, let yp = yb.baseAddress, let xs = xsb.baseAddress,
+                    let ys = ysb.baseAddress, let bias = bb.baseAddress, let biasSquares = bsb.baseAddress
+                  else { return }
+                  // Blocks of a stratum write disjoint rows of every buffer (see RankingStrata).
+                  let shared = UncheckedBox((xp, yp, xs, ys, bias, biasSquares))
+                  updates = strata.runEpoch(epoch: epoch, seed: options.seed, parallel: parallel) {
+                    u, item, userPositives, candidates, generator in
+                    let (xp, yp, xs, ys, bias, biasSquares) = shared.value
+                    let xu = xp + u * stride
+                    var i = item
+                    if c.loss == .kosWARP {
+                      // Score a sample of the user's positives (in this item block) and keep the k-th best.
+                      let n = min(c.positiveSampleCount, userPositives.count)
+                      var best = [(Float, Int)](repeating: (0, 0), count: n)
+                      for s in 0..<n {
+                        let candidate = Int(strata.positives[userPositives.lowerBound + generator.nextInt(below: userPositives.count)])
+                        best[s] = (Vector.dot(xu, yp + candidate * stride, count: stride) + bias[candidate], candidate)
+                      }
+                      best.sort { $0.0 > $1.0 }
+                      i = best[min(c.kthPositive, n) - 1].1
+                    }
+                    let yi = yp + i * stride
+                    let positive = Vector.dot(xu, yi, count: stride) + bias[i]
+                    // Negatives are drawn four at a time and scored together, so the four
+                    // random row loads overlap; the first violator in draw order is used, as
+                    // with one-at-a-time draws.
+                    var drawn = 0
+                    var violator = -1
+                    var batch = SIMD4<Int32>()
+                    var scores = SIMD4<Float>()
+                    search: while drawn < c.maximumSampled {
+                      let size = min(4, c.maximumSampled - drawn)
+                      for b in 0..<size {
+                        let j = Int(candidates[generator.nextInt(below: candidates.count)])
+                        batch[b] = Int32(j)
+                        scores[b] = Vector.dot(xu, yp + j * stride, count: stride) + bias[j]
+                      }
+                      for b in 0..<size {
+                        drawn += 1
+                        if scores[b] > positive - 1 && !positives.contains(user: u, item: batch[b]) {
+                          violator = Int(batch[b])
+                          break search
+                        }
+                      }
+                    }
+                    guard violator >= 0 else { return 0 }
+                    let j = violator
+                    let yj = yp + j * stride
+                    // The rank estimate is over the whole catalogue: the block is a uniform sample of it.
+                    let loss = min(maximumLoss, Foundation.log(max(1, Float((itemCount - 1) / drawn))))
+                    // Gradients of loss · (1 − x̂_ui + x̂_uj) at the old values: the user's
+                    // gradient loss · (y_j − y_i) is taken before the item rows move.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: stride) { gradient in
+                      guard let gp = gradient.baseAddress else { return }
+                      for f in 0..<stride { gp[f] = loss * (yj[f] - yi[f]) }
+                      Adagrad.step(yi, ys + i * stride, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
+                      Adagrad.step(yj, ys + j * stride, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
                       Adagrad.step(xu, xs + u * stride, scaled: 1, by: gp, decay: c.userRegularization, lr: c.learningRate, count: stride)
                     }
+                    Adagrad.step(&bias[i], &biasSquares[i], gradient: -loss + c.itemRegularization * bias[i], lr: c.learningRate)
+                    Adagrad.step(&bias[j], &biasSquares[j], gradient: loss + c.itemRegularization * bias[j], lr: c.learningRate)
+                    return 1
                   }
-                  for (item, g) in [(i, -loss), (j, loss)] {
-                    let gradientWithDecay = g + c.itemRegularization * bias[item]
-                    bias[item] -= c.learningRate / biasSquares[item].squareRoot() * gradientWithDecay
-                    biasSquares[item] += gradientWithDecay * gradientWithDecay
-                  }
-                  break
                 }
               }
             }
