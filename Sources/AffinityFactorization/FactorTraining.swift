@@ -124,8 +124,9 @@ struct StratifiedSchedule: Sendable {
 /// every pair of items meets over the epochs. Each (epoch, stratum, block) has its own random
 /// stream; nothing depends on the thread count.
 struct RankingStrata {
-  /// Fixed, never derived from the core count; 8 blocks keep two cores evenly busy.
-  static let blocks = 8
+  /// Derived from the catalogue, never from the core count: up to 8 blocks (which keep two
+  /// cores evenly busy) with at least 512 items each, so each block's negatives are a fair sample.
+  let blocks: Int
   /// The items of each block, for drawing negatives.
   let itemsOfBlock: [[Int32]]
   /// The item of every positive, grouped by user, then by item block.
@@ -136,7 +137,8 @@ struct RankingStrata {
   let usersOfBlock: [[Int]]
 
   init(_ ratings: SparseRowMatrix, itemCount: Int, generator: inout SeededGenerator) {
-    let blocks = Self.blocks
+    let blocks = min(8, max(1, itemCount / 512))
+    self.blocks = blocks
     var permutation = Array(0..<itemCount)
     generator.shuffle(&permutation)
     var blockOf = [UInt8](repeating: 0, count: itemCount)
@@ -179,7 +181,7 @@ struct RankingStrata {
 
   /// Where user `u`'s positives in item block `b` are in ``positives``.
   func range(user u: Int, itemBlock b: Int) -> Range<Int> {
-    starts[u * Self.blocks + b]..<starts[u * Self.blocks + b + 1]
+    starts[u * blocks + b]..<starts[u * blocks + b + 1]
   }
 
   /// Runs one epoch: for every stratum, every user block in parallel (when `parallel`), calling
@@ -191,7 +193,6 @@ struct RankingStrata {
     epoch: Int, seed: UInt64, parallel: Bool,
     step: (Int, Int, Range<Int>, UnsafeBufferPointer<Int32>, inout SeededGenerator) -> Int
   ) -> Int {
-    let blocks = Self.blocks
     var total = 0
     for stratum in 0..<blocks {
       let results = Parallel.mapChunks(

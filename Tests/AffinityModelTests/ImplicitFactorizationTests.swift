@@ -90,15 +90,22 @@ struct ImplicitFactorizationTests {
   @Test func pairwiseModelsLearnTheCheckerboard() throws {
     let data = try Self.checkerboard()
     let bpr = try BayesianPersonalizedRanking.fit(data, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 300), options: FitOptions(seed: 3))
-    let warp = try WeightedApproximateRankPairwise.fit(data, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 200), options: FitOptions(seed: 3))
     var bprHits = 0
-    var warpHits = 0
     for u in 0..<8 {
       let expected = ItemID("i\((u < 4 ? 0 : 4) + u % 4)")
       if try bpr.recommend(RecommendationQuery(user: UserID("u\(u)"), count: 1)).first?.item == expected { bprHits += 1 }
-      if try warp.recommend(RecommendationQuery(user: UserID("u\(u)"), count: 1)).first?.item == expected { warpHits += 1 }
     }
     #expect(bprHits >= 7)
-    #expect(warpHits >= 6, "random ranking would hit about 1.6 of 8")
+    // WARP stops updating once positives clear the margin, so single seeds vary (5–8 of 8):
+    // count hits over four seeds.
+    var warpHits = 0
+    for seed in UInt64(1)...4 {
+      let warp = try WeightedApproximateRankPairwise.fit(data, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 200), options: FitOptions(seed: seed))
+      for u in 0..<8 {
+        let expected = ItemID("i\((u < 4 ? 0 : 4) + u % 4)")
+        if try warp.recommend(RecommendationQuery(user: UserID("u\(u)"), count: 1)).first?.item == expected { warpHits += 1 }
+      }
+    }
+    #expect(warpHits >= 24, "random ranking would hit about 6.4 of 32")
   }
 }
