@@ -26,6 +26,7 @@ let package = Package(
     .library(name: "AffinityBaselines", targets: ["AffinityBaselines"]),
     .library(name: "AffinityFactorization", targets: ["AffinityFactorization"]),
     .library(name: "AffinityNeighbors", targets: ["AffinityNeighbors"]),
+    .library(name: "AffinityContent", targets: ["AffinityContent"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .executable(name: "affinity", targets: ["affinity"]),
@@ -47,8 +48,13 @@ let package = Package(
       name: "AffinityNeighbors", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
     .target(
+      name: "AffinityContent", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
       name: "AffinityCatalog",
-      dependencies: ["AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors"],
+      dependencies: [
+        "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors", "AffinityContent",
+      ],
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
@@ -83,7 +89,7 @@ let package = Package(
       name: "AffinityModelTests",
       dependencies: [
         "AffinityCore", "AffinityLinalg", "AffinityBaselines", "AffinityFactorization",
-        "AffinityNeighbors", "AffinityCatalog", "AffinityTestSupport",
+        "AffinityNeighbors", "AffinityContent", "AffinityCatalog", "AffinityEvaluation", "AffinityTestSupport",
       ],
       swiftSettings: swiftSettings),
     .testTarget(

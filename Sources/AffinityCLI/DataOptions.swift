@@ -69,3 +69,35 @@ struct SplitSourceOptions: ParsableArguments {
     return try method.split(try read.read(data), seed: seed)
   }
 }
+
+/// User and item feature files for the models that use side information.
+struct FeatureOptions: ParsableArguments {
+  @Option(help: "User features: GroupLens u.user, RecBole .user or a CSV with a header (first column: user id).")
+  var userFeatures: String?
+  @Option(help: "Item features: GroupLens u.item, RecBole .item or a CSV with a header (first column: item id).")
+  var itemFeatures: String?
+  @Option(help: "User feature columns to use, comma-separated (default: all but near-unique categoricals such as zip codes).")
+  var userFeatureColumns: String?
+  @Option(help: "Item feature columns to use, comma-separated (default: all but near-unique categoricals).")
+  var itemFeatureColumns: String?
+
+  func columns(_ text: String?) -> [String] {
+    (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  }
+
+  func load() throws -> SideInformation {
+    let reader = FeatureReader()
+    var side = SideInformation()
+    if let userFeatures {
+      let table: FeatureTable<UserID> = try reader.read(userFeatures)
+      side.users = try FeatureEncoder(columns: columns(userFeatureColumns)).encode(table)
+    }
+    if let itemFeatures {
+      let table: FeatureTable<ItemID> = try reader.read(itemFeatures)
+      side.items = try FeatureEncoder(columns: columns(itemFeatureColumns)).encode(table)
+    }
+    return side
+  }
+}
+
+extension CandidateSet: ExpressibleByArgument {}

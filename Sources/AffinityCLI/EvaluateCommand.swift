@@ -35,6 +35,9 @@ struct EvaluateCommand: ParsableCommand {
   var k: Int = 10
   @Option(help: "Ranking: test rows with a value ≥ this are positives (default: every test row).")
   var positiveThreshold: Float?
+  @Option(help: "Ranking: rank every training item (all) or only the test set's items (test-items, for cold items).")
+  var candidates: CandidateSet = .all
+  @OptionGroup var featureOptions: FeatureOptions
   @Option(help: "table or json.")
   var format: OutputFormat = .table
 
@@ -53,7 +56,8 @@ struct EvaluateCommand: ParsableCommand {
       bar.begin(descriptor.name)
       let experiment = Experiment(
         model: descriptor.name, parameters: try ModelCatalog.parseParameters(parameters), task: task,
-        cutoff: k, positiveThreshold: positiveThreshold, seed: source.seed)
+        cutoff: k, positiveThreshold: positiveThreshold, seed: source.seed, features: try featureOptions.load(),
+        candidates: candidates)
       let (_, report) = try experiment.run(on: split, progress: bar.callback)
       bar.finish(String(format: "fit %.2fs", report.fitSeconds))
       switch format {

@@ -1,5 +1,6 @@
 public import AffinityCore
 import AffinityBaselines
+import AffinityContent
 import AffinityFactorization
 import AffinityNeighbors
 public import Foundation
@@ -19,7 +20,9 @@ public struct ModelDescriptor: Sendable {
   /// The configuration used when no parameter is given, as field → value text.
   public let defaults: @Sendable () -> [String: String]
   let build:
-    @Sendable (InteractionData, [(String, String)], FitOptions) throws -> any Recommender
+    @Sendable (InteractionData, [(String, String)], FitOptions, SideInformation) throws -> any Recommender
+  /// Whether the model reads user or item features (`--user-features`, `--item-features`).
+  public let usesFeatures: Bool
   let resolve: @Sendable ([(String, String)]) throws -> [String: String]
   let decoder: @Sendable (Data) throws -> any Recommender
   let documentDecoder: @Sendable (Data) throws -> any Recommender
@@ -30,11 +33,13 @@ public struct ModelDescriptor: Sendable {
   /// Rebuilds a model of this kind from its JSON form.
   public func decode(_ data: Data) throws -> any Recommender { try decoder(data) }
 
-  /// Trains the model on `data` with `parameters` applied over its defaults.
-  public func fit(_ data: InteractionData, parameters: [(String, String)] = [], options: FitOptions)
-    throws -> any Recommender
-  {
-    try build(data, parameters, options)
+  /// Trains the model on `data` with `parameters` applied over its defaults; models that use
+  /// features read them from `features`, the others ignore it.
+  public func fit(
+    _ data: InteractionData, parameters: [(String, String)] = [], options: FitOptions,
+    features: SideInformation = .none
+  ) throws -> any Recommender {
+    try build(data, parameters, options, features)
   }
 
   /// The full configuration that `parameters` produce, as field → value text.
@@ -94,6 +99,15 @@ public enum ModelCatalog {
     entry(UserKNN.self, .init(), [.ranking], "user-user neighbours for implicit data (cosine, BM25, TF-IDF, Jaccard, asymmetric cosine)"),
     entry(EASE.self, .init(), [.ranking], "closed-form item-item autoencoder, EASE (Steck 2019)"),
     entry(
+      SegmentPopularity.self, .init(), [.ranking],
+      "popularity among training users who share the user's segment (gender × age by default); needs user features"),
+    entry(
+      FeatureRidge.self, .init(), [.ranking],
+      "inductive x_uᵀ M y_j by two-sided ridge over user and/or item features; scores cold users and cold items"),
+    entry(
+      ContentBased.self, .init(), [.ranking],
+      "content-based: cosine between item features and the user's profile (TF-IDF text, genres, vectors)"),
+    entry(
       RankBlend.self, .init(), [.ranking],
       "weighted sum of standardised ranking scores (default als, ease, item-knn), weights fitted on a training holdout"),
     entry(
@@ -142,10 +156,14 @@ public enum ModelCatalog {
     return ModelDescriptor(
       name: name, tasks: tasks, summary: summary,
       defaults: { ConfigurationFields.fields(defaults).mapValues(\.text) },
-      build: { data, parameters, options in
+      build: { data, parameters, options, features in
         let configuration = try ConfigurationFields.apply(parameters, to: defaults, model: name)
+        if let featureModel = Model.self as? any FeatureAwareRecommender.Type {
+          return try fitWithFeatures(featureModel, data, configuration, options, features)
+        }
         return try Model.fit(data, configuration: configuration, options: options)
       },
+      usesFeatures: Model.self is any FeatureAwareRecommender.Type,
       resolve: { parameters in
         let configuration = try ConfigurationFields.apply(parameters, to: defaults, model: name)
         try configuration.validate()
@@ -153,5 +171,15 @@ public enum ModelCatalog {
       },
       decoder: { data in try JSONDecoder().decode(Model.self, from: data) },
       documentDecoder: { data in try JSONDecoder().decode(ModelFile.Payload<Model>.self, from: data).model })
+  }
+
+  private static func fitWithFeatures<Model: FeatureAwareRecommender>(
+    _ type: Model.Type, _ data: InteractionData, _ configuration: any ModelConfiguration, _ options: FitOptions,
+    _ features: SideInformation
+  ) throws -> any Recommender {
+    guard let configuration = configuration as? Model.Configuration else {
+      throw FitError.missingFeatures(model: Model.kind, needs: "its own configuration")
+    }
+    return try Model.fit(data, features: features, configuration: configuration, options: options)
   }
 }

@@ -82,10 +82,15 @@ public enum Evaluator {
   /// test item when it is nil) the model ranks every training item except the user's training
   /// items. Positives the model never saw still count in |P|. Metrics are averaged over those
   /// users; coverage, novelty and Gini describe the top-k lists as a whole.
+  ///
+  /// With `candidates`, only those items are ranked (`--candidates test-items`: the cold-item
+  /// protocol ranks the held-out items only).
   public static func ranking(
-    _ model: any Recommender, on test: InteractionData, k: Int = 10, positiveThreshold: Float? = nil
+    _ model: any Recommender, on test: InteractionData, k: Int = 10, positiveThreshold: Float? = nil,
+    candidates: Set<ItemID>? = nil
   ) -> EvaluationReport {
     let start = Date()
+    let candidateMask: [Bool]? = candidates.map { set in (0..<model.items.count).map { set.contains(model.items[$0]) } }
     var positivesByUser: [[Int32]] = Array(repeating: [], count: test.users.count)
     var relevantCounts = [Int](repeating: 0, count: test.users.count)
     for row in 0..<test.count {
@@ -108,6 +113,9 @@ public enum Evaluator {
         var scores = (try? model.scores(for: query)) ?? [Float](repeating: 0, count: itemCount)
         if let u = known {
           for p in model.seen.range(ofRow: u) { scores[Int(model.seen.columns[p])] = -.infinity }
+        }
+        if let candidateMask {
+          for i in 0..<scores.count where !candidateMask[i] { scores[i] = -.infinity }
         }
         let positives = Set(positivesByUser[testUser].map { Int($0) })
         let top = TopK.indices(of: scores, count: k)

@@ -8,6 +8,14 @@ public enum EvaluationTask: String, Sendable, Codable, CaseIterable {
   case ranking
 }
 
+/// The items a ranking evaluation ranks.
+public enum CandidateSet: String, Sendable, Codable, CaseIterable {
+  /// Every item the model knows except the user's training items.
+  case all
+  /// Only the items that occur in the test set (the cold-item protocol).
+  case testItems = "test-items"
+}
+
 /// Trains one catalogued model on a split and evaluates it: the unit of `evaluate` and `compare`.
 public struct Experiment: Sendable {
   public var model: String
@@ -16,11 +24,18 @@ public struct Experiment: Sendable {
   public var cutoff: Int
   public var positiveThreshold: Float?
   public var seed: UInt64
+  /// User and item features for the models that use them.
+  public var features: SideInformation
+  /// Which items to rank: every training item, or only the items of the test set.
+  public var candidates: CandidateSet
 
   public init(
     model: String, parameters: [(String, String)] = [], task: EvaluationTask = .rating,
-    cutoff: Int = 10, positiveThreshold: Float? = nil, seed: UInt64 = 42
+    cutoff: Int = 10, positiveThreshold: Float? = nil, seed: UInt64 = 42,
+    features: SideInformation = .none, candidates: CandidateSet = .all
   ) {
+    self.features = features
+    self.candidates = candidates
     self.model = model
     self.parameters = parameters
     self.task = task
@@ -38,7 +53,7 @@ public struct Experiment: Sendable {
     let resolved = try descriptor.configuration(with: parameters)
     let start = Date()
     let fitted = try descriptor.fit(
-      split.train, parameters: parameters, options: FitOptions(seed: seed, progress: progress))
+      split.train, parameters: parameters, options: FitOptions(seed: seed, progress: progress), features: features)
     let fitSeconds = Date().timeIntervalSince(start)
     var report = EvaluationReport(model: descriptor.name, parameters: resolved, fitSeconds: fitSeconds)
     for task in tasks ?? [self.task] {
@@ -56,7 +71,8 @@ public struct Experiment: Sendable {
         report.evaluateSeconds += part.evaluateSeconds
       case .ranking:
         let part = Evaluator.ranking(
-          fitted, on: split.test, k: cutoff, positiveThreshold: positiveThreshold)
+          fitted, on: split.test, k: cutoff, positiveThreshold: positiveThreshold,
+          candidates: candidates == .testItems ? Set(split.test.items.ids) : nil)
         report.metrics.merge(part.metrics) { $1 }
         if task == self.task || tasks?.first == .ranking {
           report.testCount = part.testCount

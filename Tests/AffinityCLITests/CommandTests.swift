@@ -34,6 +34,19 @@ struct CommandTests {
     }
   }
 
+  @Test func evaluateTakesFeatureFilesAndCandidates() throws {
+    let parsed = try AffinityCommand.parseAsRoot([
+      "evaluate", "--model", "inductive", "--train", "a.tsv", "--test", "b.tsv", "--user-features", "u.user",
+      "--item-features", "u.item", "--candidates", "test-items",
+    ])
+    #expect(String(describing: type(of: parsed)) == "EvaluateCommand")
+    #expect(throws: (any Error).self) {
+      _ = try AffinityCommand.parseAsRoot([
+        "evaluate", "--model", "inductive", "--train", "a.tsv", "--test", "b.tsv", "--candidates", "some",
+      ])
+    }
+  }
+
   @Test func splitNamesAreChecked() {
     do {
       _ = try AffinityCommand.parseAsRoot(["evaluate", "--model", "svd", "--data", "x.tsv", "--split", "sideways"])

@@ -11,8 +11,9 @@ public enum RecommenderContract {
   public static func check(model name: String, parameters: [(String, String)] = []) throws {
     let world = try Fixtures.smallWorld()
     let descriptor = try ModelCatalog.descriptor(named: name)
-    let first = try descriptor.fit(world.ratings, parameters: parameters, options: FitOptions(seed: 7))
-    let second = try descriptor.fit(world.ratings, parameters: parameters, options: FitOptions(seed: 7))
+    let features = descriptor.usesFeatures ? try Fixtures.features(of: world) : .none
+    let first = try descriptor.fit(world.ratings, parameters: parameters, options: FitOptions(seed: 7), features: features)
+    let second = try descriptor.fit(world.ratings, parameters: parameters, options: FitOptions(seed: 7), features: features)
 
     let user = world.ratings.users[0]
     let query = RecommendationQuery(user: user, count: 5)

@@ -132,11 +132,16 @@ public enum FitError: Error, Equatable, Sendable, CustomStringConvertible {
   case invalidConfiguration(ConfigurationError)
   case invalidData(DataError)
   case diverged(model: String, epoch: Int)
+  /// The model needs user or item features and got none.
+  case missingFeatures(model: String, needs: String)
 
   public var description: String {
     switch self {
     case .invalidConfiguration(let error): error.description
     case .invalidData(let error): error.description
+    case .missingFeatures(let model, let needs):
+      "\(model) needs \(needs); pass --user-features FILE and/or --item-features FILE "
+        + "(GroupLens u.user/u.item, RecBole .user/.item or a CSV with a header)"
     case .diverged(let model, let epoch):
       "\(model): parameters became NaN or infinite at epoch \(epoch); "
         + "lower learningRate or raise regularization"

@@ -1,0 +1,139 @@
+public import AffinityCore
+import AffinityLinalg
+
+/// A model that learns from user and item features as well as interactions.
+public protocol FeatureAwareRecommender: Recommender {
+  static func fit(
+    _ data: InteractionData, features: SideInformation, configuration: Configuration, options: FitOptions
+  ) throws(FitError) -> Self
+}
+
+/// One side (users or items) of a feature model: sparse feature rows for every id in the
+/// model's vocabulary, with a constant intercept feature appended.
+struct FeatureSide: Sendable, Codable, Equatable {
+  /// `ids × dimension`, row per vocabulary id (ids without features hold only the intercept).
+  let rows: SparseRowMatrix
+  /// Feature names, the intercept last.
+  let names: [String]
+
+  var dimension: Int { names.count }
+
+  /// Rows for `vocabulary` from `encoded`; `crosses` adds the product of every pair of the
+  /// row's features from different source columns (`gender=F×age=25-34`).
+  init<ID: ExternalID>(_ encoded: EncodedFeatures<ID>, vocabulary: IDVocabulary<ID>, crosses: Bool) {
+    var names = encoded.names
+    var crossIndex: [Int64: Int] = [:]
+    var triples: (rows: [Int32], columns: [Int32], values: [Float]) = ([], [], [])
+    let column = names.map { $0.split(whereSeparator: { $0 == "=" || $0 == ":" || $0 == "[" }).first.map(String.init) ?? $0 }
+    for row in 0..<vocabulary.count {
+      var cells = encoded.features(of: vocabulary[row]) ?? []
+      if crosses {
+        let base = cells
+        for a in 0..<base.count {
+          for b in (a + 1)..<max(a + 1, base.count) where column[base[a].0] != column[base[b].0] {
+            let key = Int64(base[a].0) * Int64(encoded.featureCount) + Int64(base[b].0)
+            let index: Int
+            if let known = crossIndex[key] {
+              index = known
+            } else {
+              index = names.count
+              crossIndex[key] = index
+              names.append("\(encoded.names[base[a].0])×\(encoded.names[base[b].0])")
+            }
+            cells.append((index, base[a].1 * base[b].1))
+          }
+        }
+      }
+      for (c, v) in cells {
+        triples.rows.append(Int32(row))
+        triples.columns.append(Int32(c))
+        triples.values.append(v)
+      }
+    }
+    let intercept = names.count
+    names.append("(intercept)")
+    for row in 0..<vocabulary.count {
+      triples.rows.append(Int32(row))
+      triples.columns.append(Int32(intercept))
+      triples.values.append(1)
+    }
+    self.rows = SparseRowMatrix(
+      rowCount: vocabulary.count, columnCount: names.count, rows: triples.rows, columns: triples.columns,
+      values: triples.values)
+    self.names = names
+  }
+
+  /// `FᵀF + λI` as a dense `dimension × dimension` matrix in Double.
+  func gram(regularization: Double) -> [Double] {
+    let d = dimension
+    var g = [Double](repeating: 0, count: d * d)
+    for r in 0..<rows.rowCount {
+      let range = rows.range(ofRow: r)
+      for p in range {
+        let a = Int(rows.columns[p])
+        let va = Double(rows.values[p])
+        for q in range { g[a * d + Int(rows.columns[q])] += va * Double(rows.values[q]) }
+      }
+    }
+    for a in 0..<d { g[a * d + a] += regularization }
+    return g
+  }
+}
+
+/// The training data re-indexed so that every id with features has a row or column, even with
+/// no interactions: cold users and items become scorable.
+enum FeatureVocabulary {
+  static func extended(
+    _ data: InteractionData, users: EncodedFeatures<UserID>?, items: EncodedFeatures<ItemID>?
+  ) throws(FitError) -> InteractionData {
+    var userIDs = data.users
+    var itemIDs = data.items
+    for id in users?.ids.ids ?? [] { userIDs.insert(id) }
+    for id in items?.ids.ids ?? [] { itemIDs.insert(id) }
+    guard userIDs.count != data.users.count || itemIDs.count != data.items.count else { return data }
+    var builder = InteractionData.Builder(source: data.source, users: userIDs, items: itemIDs)
+    builder.reserve(data.count)
+    for k in 0..<data.count {
+      builder.append(
+        user: data.users[Int(data.userIndices[k])], item: data.items[Int(data.itemIndices[k])],
+        value: data.values[k], timestamp: data.timestamps[k])
+    }
+    do { return try builder.build() } catch { throw .invalidData(error) }
+  }
+}
+
+/// Dense symmetric positive-definite solves in Double for the closed-form feature models.
+enum DenseSPD {
+  /// The lower Cholesky factor of `a` (`n × n`), or nil when `a` is not positive definite.
+  static func cholesky(_ a: [Double], n: Int) -> [Double]? {
+    var l = a
+    for j in 0..<n {
+      var diagonal = l[j * n + j]
+      for k in 0..<j { diagonal -= l[j * n + k] * l[j * n + k] }
+      guard diagonal > 0, diagonal.isFinite else { return nil }
+      let root = diagonal.squareRoot()
+      l[j * n + j] = root
+      for i in (j + 1)..<max(j + 1, n) {
+        var s = l[i * n + j]
+        for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+        l[i * n + j] = s / root
+      }
+      for k in (j + 1)..<max(j + 1, n) { l[j * n + k] = 0 }
+    }
+    return l
+  }
+
+  /// Solves `L Lᵀ x = b` in place.
+  static func solve(_ l: [Double], n: Int, _ b: inout [Double]) {
+    for i in 0..<n {
+      var s = b[i]
+      for k in 0..<i { s -= l[i * n + k] * b[k] }
+      b[i] = s / l[i * n + i]
+    }
+    for i in stride(from: n - 1, through: 0, by: -1) {
+      var s = b[i]
+      for k in (i + 1)..<max(i + 1, n) { s -= l[k * n + i] * b[k] }
+      b[i] = s / l[i * n + i]
+    }
+  }
+}

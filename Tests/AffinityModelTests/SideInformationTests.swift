@@ -1,0 +1,114 @@
+import AffinityCatalog
+import AffinityContent
+import AffinityCore
+import AffinityEvaluation
+import AffinityLinalg
+import AffinityTestSupport
+import Foundation
+import Testing
+
+@Suite("Side information and cold start")
+struct SideInformationTests {
+  /// Men (m0…m5) watch action films a0–a2, women (w0…w5) romance films r0–r2. The feature
+  /// tables also know a man and a woman with no interactions, and an action and a romance film
+  /// no one has watched.
+  static func world() throws -> (InteractionData, SideInformation) {
+    var rows: [Interaction] = []
+    for n in 0..<6 {
+      for i in 0..<3 {
+        rows.append(Interaction(user: UserID("m\(n)"), item: ItemID("a\(i)")))
+        rows.append(Interaction(user: UserID("w\(n)"), item: ItemID("r\(i)")))
+      }
+    }
+    let userIDs = (0..<7).map { UserID("m\($0)") } + (0..<7).map { UserID("w\($0)") }
+    let users = try FeatureTable<UserID>(
+      ids: IDVocabulary(userIDs),
+      columns: [
+        .init(name: "gender", kind: .categorical, values: userIDs.map { .category($0.rawValue.hasPrefix("m") ? "M" : "F") }),
+        .init(name: "age", kind: .numeric, values: userIDs.map { _ in .number(30) }),
+      ], source: "users")
+    let itemIDs = (0..<4).map { ItemID("a\($0)") } + (0..<4).map { ItemID("r\($0)") }
+    let items = try FeatureTable<ItemID>(
+      ids: IDVocabulary(itemIDs),
+      columns: [
+        .init(
+          name: "genres", kind: .multiLabel,
+          values: itemIDs.map { .labels([$0.rawValue.hasPrefix("a") ? "Action" : "Romance", "Drama"]) })
+      ], source: "items")
+    let side = SideInformation(users: try FeatureEncoder().encode(users), items: try FeatureEncoder().encode(items))
+    return (try InteractionData(rows), side)
+  }
+
+  @Test func encoderBucketsEncodesAndNormalises() throws {
+    let table = try FeatureTable<ItemID>(
+      ids: IDVocabulary(["x", "y", "z"]),
+      columns: [
+        .init(name: "age", kind: .numeric, values: [.number(17), .number(30), .number(60)]),
+        .init(name: "release_year", kind: .numeric, values: [.number(1995), .number(2001), .missing]),
+        .init(name: "genres", kind: .multiLabel, values: [.labels(["A", "B"]), .labels(["A"]), .labels([])]),
+        .init(name: "title", kind: .text, values: [.text("Star Wars"), .text("Star Trek"), .text("Wars!")]),
+        .init(name: "code", kind: .categorical, values: [.category("1"), .category("2"), .category("3")]),
+      ], source: "t")
+    let encoded = try FeatureEncoder().encode(table)
+    func names(_ id: ItemID) -> Set<String> { Set((encoded.features(of: id) ?? []).map { encoded.names[$0.0] }) }
+    #expect(names("x").isSuperset(of: ["age=<18", "release_year=1990s", "genres=A", "genres=B", "title:star", "title:wars"]))
+    #expect(names("y").contains("age=25-34") && names("y").contains("release_year=2000s"))
+    #expect(names("z").contains("age=56+"))
+    #expect(!encoded.names.contains { $0.hasPrefix("code=") }, "near-unique categoricals are left out by default")
+    let x = try #require(encoded.features(of: "x"))
+    let genreWeights = x.filter { encoded.names[$0.0].hasPrefix("genres=") }.map(\.1)
+    #expect(genreWeights.allSatisfy { abs($0 - 1 / Float(2).squareRoot()) < 1e-6 })
+    let titleNorm = x.filter { encoded.names[$0.0].hasPrefix("title:") }.reduce(Float(0)) { $0 + $1.1 * $1.1 }
+    #expect(abs(titleNorm - 1) < 1e-5)
+    let chosen = try FeatureEncoder(columns: ["code"]).encode(table)
+    #expect(chosen.featureCount == 3)
+    #expect(throws: DataError.self) { try FeatureEncoder(columns: ["nope"]).encode(table) }
+  }
+
+  @Test func inductiveModelRecommendsForColdUsersAndColdItems() throws {
+    let (data, side) = try Self.world()
+    let coldUsers = try FeatureRidge.fit(
+      data, features: SideInformation(users: side.users), configuration: .init(userRegularization: 1), options: FitOptions())
+    let forNewMan = try coldUsers.recommend(RecommendationQuery(user: "m6", count: 3))
+    #expect(Set(forNewMan.map(\.item)) == ["a0", "a1", "a2"])
+    let forNewWoman = try coldUsers.recommend(RecommendationQuery(user: "w6", count: 3))
+    #expect(Set(forNewWoman.map(\.item)) == ["r0", "r1", "r2"])
+    let why = try coldUsers.explanation(of: "a0", for: RecommendationQuery(user: "m6"))
+    #expect(why.contributions.first?.source.contains("gender=M") == true)
+
+    let coldItems = try FeatureRidge.fit(
+      data, features: SideInformation(items: side.items), configuration: .init(itemRegularization: 1), options: FitOptions())
+    let ranked = try coldItems.recommend(RecommendationQuery(user: "m0", count: 1, allowing: ["a3", "r3"]))
+    #expect(ranked.first?.item == "a3", "an unseen action film ranks first for a man")
+    let folded = try coldItems.scores(forHistory: ["r0", "r1"])
+    let r3 = try #require(coldItems.items.index(of: "r3"))
+    let a3 = try #require(coldItems.items.index(of: "a3"))
+    #expect(folded[r3] > folded[a3], "a new user folded in from romance history prefers romance")
+
+    #expect(throws: FitError.missingFeatures(model: "inductive", needs: "user features, item features or both")) {
+      _ = try FeatureRidge.fit(data, configuration: .init(), options: FitOptions())
+    }
+  }
+
+  @Test func segmentPopularityAndContentModels() throws {
+    let (data, side) = try Self.world()
+    let segments = try SegmentPopularity.fit(data, features: side, configuration: .init(segmentColumns: "gender"), options: FitOptions())
+    #expect(Set(try segments.recommend(RecommendationQuery(user: "w6", count: 3)).map(\.item)) == ["r0", "r1", "r2"])
+    let content = try ContentBased.fit(data, features: side, configuration: .init(), options: FitOptions())
+    let ranked = try content.recommend(RecommendationQuery(user: "w0", count: 1, allowing: ["a3", "r3"]))
+    #expect(ranked.first?.item == "r3")
+    let why = try content.explanation(of: "r3", for: RecommendationQuery(user: "w0"))
+    #expect(Set(why.contributions.map(\.source)) == ["genres=Romance", "genres=Drama"])
+    #expect(abs(why.score - 1) < 1e-5, "the profile of three romance dramas is exactly a romance drama's vector")
+  }
+
+  @Test func rankingCanBeRestrictedToTheTestItems() throws {
+    let (data, side) = try Self.world()
+    let model = try FeatureRidge.fit(data, features: SideInformation(items: side.items), configuration: .init(), options: FitOptions())
+    let test = try InteractionData([Interaction(user: "m0", item: "a3"), Interaction(user: "w0", item: "r3")])
+    let restricted = Evaluator.ranking(model, on: test, k: 1, candidates: ["a3", "r3"])
+    #expect(restricted.metrics["hit@1"] == 1, "with two candidates each user's cold film ranks first")
+    let everything = Evaluator.ranking(model, on: test, k: 1)
+    #expect(everything.metrics["hit@1"] != nil)
+  }
+}
