@@ -27,6 +27,7 @@ let package = Package(
     .library(name: "AffinityFactorization", targets: ["AffinityFactorization"]),
     .library(name: "AffinityNeighbors", targets: ["AffinityNeighbors"]),
     .library(name: "AffinityContent", targets: ["AffinityContent"]),
+    .library(name: "AffinityCTR", targets: ["AffinityCTR"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .executable(name: "affinity", targets: ["affinity"]),
@@ -51,6 +52,9 @@ let package = Package(
       name: "AffinityContent", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
     .target(
+      name: "AffinityCTR", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
       name: "AffinityCatalog",
       dependencies: [
         "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors", "AffinityContent",
@@ -64,7 +68,7 @@ let package = Package(
     .target(
       name: "AffinityCLI",
       dependencies: [
-        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg",
+        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -95,6 +99,9 @@ let package = Package(
     .testTarget(
       name: "AffinityEvaluationTests",
       dependencies: ["AffinityEvaluation", "AffinityCatalog", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityCTRTests", dependencies: ["AffinityCTR", "AffinityCore", "AffinityLinalg", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCLITests",
