@@ -108,4 +108,24 @@ struct ImplicitFactorizationTests {
     }
     #expect(warpHits >= 24, "random ranking would hit about 6.4 of 32")
   }
+
+  @Test(arguments: [OptimizerKind.adagrad, .adam])
+  func adaptiveOptimizersLearnTheCheckerboard(optimizer: OptimizerKind) throws {
+    let data = try Self.checkerboard()
+    let learningRate: Float = optimizer == .adam ? 0.01 : 0.1
+    let bpr = try BayesianPersonalizedRanking.fit(
+      data, configuration: .init(embeddingSize: 8, learningRate: learningRate, epochs: 300, optimizer: optimizer),
+      options: FitOptions(seed: 3))
+    let lmf = try LogisticMatrixFactorization.fit(
+      data, configuration: .init(embeddingSize: 8, learningRate: learningRate, epochs: 200, optimizer: optimizer),
+      options: FitOptions(seed: 3))
+    for (name, model) in [("bpr", bpr as any Recommender), ("logistic-mf", lmf)] {
+      var hits = 0
+      for u in 0..<8 {
+        let expected = ItemID("i\((u < 4 ? 0 : 4) + u % 4)")
+        if try model.recommend(RecommendationQuery(user: UserID("u\(u)"), count: 1)).first?.item == expected { hits += 1 }
+      }
+      #expect(hits >= 6, "\(name) with \(optimizer): \(hits) of 8")
+    }
+  }
 }

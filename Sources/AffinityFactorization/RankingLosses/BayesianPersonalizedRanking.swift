@@ -21,12 +21,15 @@ public struct BayesianPersonalizedRanking: EmbeddingRecommender {
     public var epochs: Int
     /// Redraw a negative that turns out to be a positive (implicit's `verify_negative_samples`).
     public var verifiesNegatives: Bool
+    /// Plain SGD (implicit's BPR), Adagrad or Adam.
+    public var optimizer: OptimizerKind
 
     /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`).
     public init(
       embeddingSize: Int = 64, learningRate: Float = 0.05, regularization: Float = 0.01, epochs: Int = 100,
-      verifiesNegatives: Bool = true
+      verifiesNegatives: Bool = true, optimizer: OptimizerKind = .sgd
     ) {
+      self.optimizer = optimizer
       self.embeddingSize = embeddingSize
       self.learningRate = learningRate
       self.regularization = regularization
@@ -67,6 +70,9 @@ public struct BayesianPersonalizedRanking: EmbeddingRecommender {
     let lr = c.learningRate
     let reg = c.regularization
     let parallel = options.isParallel && data.count >= 50_000
+    var xState = OptimizerState(c.optimizer, rows: x.rows, width: stride)
+    var yState = OptimizerState(c.optimizer, rows: y.rows, width: stride)
+    var biasState = OptimizerState(c.optimizer, rows: bias.count, width: 1)
     for epoch in 1...c.epochs {
       // Every pair once per epoch on the stratified schedule; a user's pairs in one block come
       // together, so the user's row and positives stay in cache.
@@ -75,6 +81,9 @@ public struct BayesianPersonalizedRanking: EmbeddingRecommender {
       x.storage.withUnsafeMutableBufferPointer { xb in
         y.storage.withUnsafeMutableBufferPointer { yb in
           bias.withUnsafeMutableBufferPointer { bb in
+           xState.withPointers { xs in
+            yState.withPointers { ys in
+             biasState.withPointers { bs in
             guard let xp = xb.baseAddress, let yp = yb.baseAddress, let b = bb.baseAddress else { return }
             let shared = UncheckedBox((xp, yp, b))
             correct = strata.runEpoch(epoch: epoch, seed: options.seed, parallel: parallel) {
@@ -94,19 +103,36 @@ public struct BayesianPersonalizedRanking: EmbeddingRecommender {
               let yj = yp + j * stride
               let difference = Vector.dot(xu, yi, count: stride) - Vector.dot(xu, yj, count: stride) + b[i] - b[j]
               let z = 1 / (1 + Foundation.exp(difference))
-              withUnsafeTemporaryAllocation(of: Float.self, capacity: stride) { scratch in
+              withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * stride) { scratch in
                 guard let old = scratch.baseAddress else { return }
                 old.update(from: xu, count: stride)
-                // x_u += lr (z (y_i − y_j) − λ x_u); y_i += lr (z x_u − λ y_i); y_j += lr (−z x_u − λ y_j)
-                Vector.axpby(lr * z, yi, 1 - lr * reg, xu, count: stride)
-                Vector.axpy(-lr * z, yj, xu, count: stride)
-                Vector.axpby(lr * z, old, 1 - lr * reg, yi, count: stride)
-                Vector.axpby(-lr * z, old, 1 - lr * reg, yj, count: stride)
+                if c.optimizer == .sgd {
+                  // x_u += lr (z (y_i − y_j) − λ x_u); y_i += lr (z x_u − λ y_i); y_j += lr (−z x_u − λ y_j)
+                  Vector.axpby(lr * z, yi, 1 - lr * reg, xu, count: stride)
+                  Vector.axpy(-lr * z, yj, xu, count: stride)
+                  Vector.axpby(lr * z, old, 1 - lr * reg, yi, count: stride)
+                  Vector.axpby(-lr * z, old, 1 - lr * reg, yj, count: stride)
+                  return
+                }
+                // The same gradients, stepped by Adagrad or Adam.
+                let gap = old + stride
+                for f in 0..<stride { gap[f] = yi[f] - yj[f] }
+                xs.step(row: u, xu, scaled: -z, by: gap, decay: reg, lr: lr)
+                ys.step(row: i, yi, scaled: -z, by: old, decay: reg, lr: lr)
+                ys.step(row: j, yj, scaled: z, by: old, decay: reg, lr: lr)
               }
-              b[i] += lr * (z - reg * b[i])
-              b[j] += lr * (-z - reg * b[j])
+              if c.optimizer == .sgd {
+                b[i] += lr * (z - reg * b[i])
+                b[j] += lr * (-z - reg * b[j])
+              } else {
+                bs.step(row: i, b + i, gradient: -z + reg * b[i], lr: lr)
+                bs.step(row: j, b + j, gradient: z + reg * b[j], lr: lr)
+              }
               return difference > 0 ? 1 : 0
             }
+             }
+            }
+           }
           }
         }
       }

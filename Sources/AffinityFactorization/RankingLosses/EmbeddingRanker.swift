@@ -1,5 +1,6 @@
 public import AffinityCore
 public import AffinityLinalg
+import Foundation
 
 /// What BPR and WARP learn: user and item vectors and item biases, scored `x_uᵀ y_i + b_i`.
 ///
@@ -85,44 +86,143 @@ struct PositiveSets: Sendable {
   }
 }
 
-/// Per-parameter Adagrad as LightFM applies it: accumulators start at 1 and the step uses the
-/// accumulator before adding the current squared gradient.
-enum Adagrad {
-  /// `p ← p − lr/√G · g`, `G ← G + g²` with `g = scale · v + decay · p`.
-  @inline(__always)
-  static func step(
-    _ p: UnsafeMutablePointer<Float>, _ squares: UnsafeMutablePointer<Float>, scaled: Float,
-    by v: UnsafePointer<Float>, decay: Float, lr: Float, count: Int
-  ) {
-    // count is a row stride, a multiple of 8 (padding stays zero: g = 0 there).
-    let rp = UnsafeMutableRawPointer(p)
-    let rs = UnsafeMutableRawPointer(squares)
-    let rv = UnsafeRawPointer(v)
-    let a = SIMD8<Float>(repeating: scaled)
-    let d = SIMD8<Float>(repeating: decay)
-    let l = SIMD8<Float>(repeating: lr)
-    var f = 0
-    while f + 8 <= count {
-      let pv = rp.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self)
-      let sv = rs.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self)
-      let g = a * rv.loadUnaligned(fromByteOffset: f * 4, as: SIMD8<Float>.self) + d * pv
-      rp.storeBytes(of: pv - l / sv.squareRoot() * g, toByteOffset: f * 4, as: SIMD8<Float>.self)
-      rs.storeBytes(of: sv + g * g, toByteOffset: f * 4, as: SIMD8<Float>.self)
-      f += 8
-    }
-    while f < count {
-      let g = scaled * v[f] + decay * p[f]
-      p[f] -= lr / squares[f].squareRoot() * g
-      squares[f] += g * g
-      f += 1
+/// How the ranking losses turn a gradient into a step.
+public enum OptimizerKind: String, Sendable, Codable, Hashable, CaseIterable {
+  /// Plain stochastic gradient descent.
+  case sgd
+  /// Per-parameter Adagrad with accumulators starting at 1, as LightFM applies it.
+  case adagrad
+  /// Adam (β₁ 0.9, β₂ 0.999, ε 1e-8) with bias correction counted per row, the "lazy" Adam of
+  /// sparse embeddings: a row's moments and step count move only when the row is updated.
+  case adam
+}
+
+/// Optimizer state laid out like a parameter buffer of `rows × width` values.
+struct OptimizerState: Sendable {
+  let kind: OptimizerKind
+  let width: Int
+  var first: [Float]
+  var second: [Float]
+  var steps: [Int32]
+
+  init(_ kind: OptimizerKind, rows: Int, width: Int) {
+    self.kind = kind
+    self.width = width
+    let count = rows * width
+    switch kind {
+    case .sgd:
+      first = []
+      second = []
+      steps = []
+    case .adagrad:
+      first = [Float](repeating: 1, count: count)
+      second = []
+      steps = []
+    case .adam:
+      first = [Float](repeating: 0, count: count)
+      second = [Float](repeating: 0, count: count)
+      steps = [Int32](repeating: 0, count: rows)
     }
   }
 
-  /// One scalar parameter.
+  /// Raw access for a training loop; the pointers live as long as `body` runs.
+  mutating func withPointers<R>(_ body: (OptimizerPointers) -> R) -> R {
+    let kind = self.kind
+    let width = self.width
+    return first.withUnsafeMutableBufferPointer { f in
+      second.withUnsafeMutableBufferPointer { s in
+        steps.withUnsafeMutableBufferPointer { t in
+          body(OptimizerPointers(kind: kind, width: width, first: f.baseAddress, second: s.baseAddress, steps: t.baseAddress))
+        }
+      }
+    }
+  }
+}
+
+/// The optimizer steps on raw rows. Rows written by one thread only (the stratified schedule
+/// guarantees it), so the state needs no locking.
+struct OptimizerPointers: @unchecked Sendable {
+  let kind: OptimizerKind
+  let width: Int
+  let first: UnsafeMutablePointer<Float>?
+  let second: UnsafeMutablePointer<Float>?
+  let steps: UnsafeMutablePointer<Int32>?
+
+  /// `p ← p − step(g)` for row `row` (`width` values, a multiple of 8) with
+  /// `g = scaled · v + decay · p`.
   @inline(__always)
-  static func step(_ p: inout Float, _ square: inout Float, gradient g: Float, lr: Float) {
-    p -= lr / square.squareRoot() * g
-    square += g * g
+  func step(
+    row: Int, _ p: UnsafeMutablePointer<Float>, scaled: Float, by v: UnsafePointer<Float>, decay: Float, lr: Float
+  ) {
+    typealias V8 = SIMD8<Float>
+    let rp = UnsafeMutableRawPointer(p)
+    let rv = UnsafeRawPointer(v)
+    let a = V8(repeating: scaled)
+    let d = V8(repeating: decay)
+    switch kind {
+    case .sgd:
+      let l = V8(repeating: lr)
+      for f in stride(from: 0, to: width, by: 8) {
+        let pv = rp.loadUnaligned(fromByteOffset: f * 4, as: V8.self)
+        let g = a * rv.loadUnaligned(fromByteOffset: f * 4, as: V8.self) + d * pv
+        rp.storeBytes(of: pv - l * g, toByteOffset: f * 4, as: V8.self)
+      }
+    case .adagrad:
+      guard let first else { return }
+      let rs = UnsafeMutableRawPointer(first + row * width)
+      let l = V8(repeating: lr)
+      for f in stride(from: 0, to: width, by: 8) {
+        let pv = rp.loadUnaligned(fromByteOffset: f * 4, as: V8.self)
+        let sv = rs.loadUnaligned(fromByteOffset: f * 4, as: V8.self)
+        let g = a * rv.loadUnaligned(fromByteOffset: f * 4, as: V8.self) + d * pv
+        rp.storeBytes(of: pv - l / sv.squareRoot() * g, toByteOffset: f * 4, as: V8.self)
+        rs.storeBytes(of: sv + g * g, toByteOffset: f * 4, as: V8.self)
+      }
+    case .adam:
+      guard let first, let second, let steps else { return }
+      let (alpha, b1, b2) = adamRates(row: row, lr: lr, steps: steps)
+      let rm = UnsafeMutableRawPointer(first + row * width)
+      let rs = UnsafeMutableRawPointer(second + row * width)
+      let epsilon = V8(repeating: 1e-8)
+      for f in stride(from: 0, to: width, by: 8) {
+        let pv = rp.loadUnaligned(fromByteOffset: f * 4, as: V8.self)
+        let g = a * rv.loadUnaligned(fromByteOffset: f * 4, as: V8.self) + d * pv
+        let m = b1 * rm.loadUnaligned(fromByteOffset: f * 4, as: V8.self) + (1 - b1) * g
+        let s = b2 * rs.loadUnaligned(fromByteOffset: f * 4, as: V8.self) + (1 - b2) * g * g
+        rm.storeBytes(of: m, toByteOffset: f * 4, as: V8.self)
+        rs.storeBytes(of: s, toByteOffset: f * 4, as: V8.self)
+        rp.storeBytes(of: pv - alpha * m / (s.squareRoot() + epsilon), toByteOffset: f * 4, as: V8.self)
+      }
+    }
+  }
+
+  /// One scalar parameter (a bias), row `row` of a width-1 state.
+  @inline(__always)
+  func step(row: Int, _ p: UnsafeMutablePointer<Float>, gradient g: Float, lr: Float) {
+    switch kind {
+    case .sgd:
+      p.pointee -= lr * g
+    case .adagrad:
+      guard let first else { return }
+      p.pointee -= lr / first[row].squareRoot() * g
+      first[row] += g * g
+    case .adam:
+      guard let first, let second, let steps else { return }
+      let (alpha, b1, b2) = adamRates(row: row, lr: lr, steps: steps)
+      first[row] = b1 * first[row] + (1 - b1) * g
+      second[row] = b2 * second[row] + (1 - b2) * g * g
+      p.pointee -= alpha * first[row] / (second[row].squareRoot() + 1e-8)
+    }
+  }
+
+  /// Counts the row's step and returns the bias-corrected step size and the decay rates.
+  @inline(__always)
+  private func adamRates(row: Int, lr: Float, steps: UnsafeMutablePointer<Int32>) -> (Float, Float, Float) {
+    let b1: Float = 0.9
+    let b2: Float = 0.999
+    steps[row] &+= 1
+    let t = Float(steps[row])
+    return (lr * (1 - Foundation.pow(b2, t)).squareRoot() / (1 - Foundation.pow(b1, t)), b1, b2)
   }
 }
 

@@ -21,11 +21,14 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
     public var confidenceWeight: Float
     public var epochs: Int
     public var negativeSamples: Int
+    /// Adagrad (implicit's choice), Adam or plain SGD.
+    public var optimizer: OptimizerKind
 
     public init(
       embeddingSize: Int = 64, learningRate: Float = 0.05, regularization: Float = 0.001,
-      confidenceWeight: Float = 1, epochs: Int = 30, negativeSamples: Int = 3
+      confidenceWeight: Float = 1, epochs: Int = 30, negativeSamples: Int = 3, optimizer: OptimizerKind = .adagrad
     ) {
+      self.optimizer = optimizer
       self.embeddingSize = embeddingSize
       self.learningRate = learningRate
       self.regularization = regularization
@@ -63,10 +66,10 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
     var (x, y) = FactorTraining.initialEmbeddings(data, embeddingSize: k, seed: options.seed)
     var userBias = [Float](repeating: 0, count: data.users.count)
     var itemBias = [Float](repeating: 0, count: data.items.count)
-    var xSquares = [Float](repeating: 1, count: x.storage.count)
-    var ySquares = [Float](repeating: 1, count: y.storage.count)
-    var userBiasSquares = [Float](repeating: 1, count: userBias.count)
-    var itemBiasSquares = [Float](repeating: 1, count: itemBias.count)
+    var xState = OptimizerState(c.optimizer, rows: x.rows, width: x.stride)
+    var yState = OptimizerState(c.optimizer, rows: y.rows, width: y.stride)
+    var userBiasState = OptimizerState(c.optimizer, rows: userBias.count, width: 1)
+    var itemBiasState = OptimizerState(c.optimizer, rows: itemBias.count, width: 1)
     let ratings = data.byUser
     let positives = PositiveSets(ratings)
     let userOfPosition = FactorTraining.rowOfPosition(ratings)
@@ -78,9 +81,14 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
       var correct = 0
       x.storage.withUnsafeMutableBufferPointer { xb in
         y.storage.withUnsafeMutableBufferPointer { yb in
-          xSquares.withUnsafeMutableBufferPointer { xsb in
-            ySquares.withUnsafeMutableBufferPointer { ysb in
-              guard let xp = xb.baseAddress, let yp = yb.baseAddress, let xs = xsb.baseAddress, let ys = ysb.baseAddress
+          xState.withPointers { xs in
+            yState.withPointers { ys in
+              userBiasState.withPointers { ubs in
+              itemBiasState.withPointers { ibs in
+              userBias.withUnsafeMutableBufferPointer { ubb in
+              itemBias.withUnsafeMutableBufferPointer { ibb in
+              guard let xp = xb.baseAddress, let yp = yb.baseAddress, let userBias = ubb.baseAddress,
+                let itemBias = ibb.baseAddress
               else { return }
               var old = [Float](repeating: 0, count: stride)
               old.withUnsafeMutableBufferPointer { ob in
@@ -94,10 +102,10 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
                   if (p > 0.5) == (label == 1) { correct += 1 }
                   let g = weight * (p - label)
                   xOld.update(from: xu, count: stride)
-                  Adagrad.step(xu, xs + u * stride, scaled: g, by: yi, decay: c.regularization, lr: c.learningRate, count: stride)
-                  Adagrad.step(yi, ys + i * stride, scaled: g, by: xOld, decay: c.regularization, lr: c.learningRate, count: stride)
-                  Adagrad.step(&userBias[u], &userBiasSquares[u], gradient: g, lr: c.learningRate)
-                  Adagrad.step(&itemBias[i], &itemBiasSquares[i], gradient: g, lr: c.learningRate)
+                  xs.step(row: u, xu, scaled: g, by: yi, decay: c.regularization, lr: c.learningRate)
+                  ys.step(row: i, yi, scaled: g, by: xOld, decay: c.regularization, lr: c.learningRate)
+                  ubs.step(row: u, userBias + u, gradient: g, lr: c.learningRate)
+                  ibs.step(row: i, itemBias + i, gradient: g, lr: c.learningRate)
                 }
                 for position in order {
                   let u = Int(userOfPosition[Int(position)])
@@ -108,6 +116,10 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
                     if !positives.contains(user: u, item: Int32(j)) { update(u, j, weight: 1, label: 0) }
                   }
                 }
+              }
+              }
+              }
+              }
               }
             }
           }

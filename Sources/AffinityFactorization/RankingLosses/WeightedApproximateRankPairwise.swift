@@ -9,7 +9,8 @@ import Foundation
 /// is estimated as `⌊(n_items − 1) / N⌋` and the hinge gradient is weighted by `log` of it, so
 /// positives that rank badly are pushed hardest (Weston et al. 2011). k-OS WARP (Weston et al.
 /// 2013) first samples `positiveSampleCount` of the user's positives and trains on the k-th
-/// best-scored one. Updates use per-parameter Adagrad with accumulators starting at 1, as LightFM.
+/// best-scored one. Updates use per-parameter Adagrad with accumulators starting at 1, as LightFM
+/// (or Adam, or plain SGD: ``Configuration/optimizer``).
 /// Epochs run the stratified schedule of ``RankingStrata`` (negatives drawn from the positive's
 /// item block), on all cores with the same result as on one.
 ///
@@ -39,13 +40,16 @@ public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
     public var kthPositive: Int
     /// k-OS: positives sampled per step (LightFM: `n`).
     public var positiveSampleCount: Int
+    /// Adagrad (LightFM's default, `learning_schedule='adagrad'`), Adam or plain SGD.
+    public var optimizer: OptimizerKind
 
     /// Defaults tuned on a validation split (`docs/benchmarks/tuning.md`).
     public init(
       embeddingSize: Int = 64, learningRate: Float = 0.02, itemRegularization: Float = 0,
       userRegularization: Float = 0, epochs: Int = 60, maximumSampled: Int = 10, loss: Loss = .warp,
-      kthPositive: Int = 5, positiveSampleCount: Int = 10
+      kthPositive: Int = 5, positiveSampleCount: Int = 10, optimizer: OptimizerKind = .adagrad
     ) {
+      self.optimizer = optimizer
       self.embeddingSize = embeddingSize
       self.learningRate = learningRate
       self.itemRegularization = itemRegularization
@@ -92,10 +96,9 @@ public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
     var (x, y) = FactorTraining.initialEmbeddings(data, embeddingSize: k, seed: options.seed)
     var bias = [Float](repeating: 0, count: data.items.count)
     let stride = x.stride
-    // Adagrad accumulators start at 1, as LightFM's.
-    var xSquares = [Float](repeating: 1, count: x.storage.count)
-    var ySquares = [Float](repeating: 1, count: y.storage.count)
-    var biasSquares = [Float](repeating: 1, count: bias.count)
+    var xState = OptimizerState(c.optimizer, rows: x.rows, width: stride)
+    var yState = OptimizerState(c.optimizer, rows: y.rows, width: stride)
+    var biasState = OptimizerState(c.optimizer, rows: bias.count, width: 1)
     let positives = PositiveSets(data.byUser)
     let ratings = data.byUser
     let itemCount = data.items.count
@@ -107,18 +110,16 @@ public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
       var updates = 0
       x.storage.withUnsafeMutableBufferPointer { xb in
         y.storage.withUnsafeMutableBufferPointer { yb in
-          xSquares.withUnsafeMutableBufferPointer { xsb in
-            ySquares.withUnsafeMutableBufferPointer { ysb in
+          xState.withPointers { xs in
+            yState.withPointers { ys in
               bias.withUnsafeMutableBufferPointer { bb in
-                biasSquares.withUnsafeMutableBufferPointer { bsb in
-                  guard let xp = xb.baseAddress, let yp = yb.baseAddress, let xs = xsb.baseAddress,
-                    let ys = ysb.baseAddress, let bias = bb.baseAddress, let biasSquares = bsb.baseAddress
-                  else { return }
+                biasState.withPointers { bs in
+                  guard let xp = xb.baseAddress, let yp = yb.baseAddress, let bias = bb.baseAddress else { return }
                   // Blocks of a stratum write disjoint rows of every buffer (see RankingStrata).
-                  let shared = UncheckedBox((xp, yp, xs, ys, bias, biasSquares))
+                  let shared = UncheckedBox((xp, yp, bias))
                   updates = strata.runEpoch(epoch: epoch, seed: options.seed, parallel: parallel) {
                     u, item, userPositives, candidates, generator in
-                    let (xp, yp, xs, ys, bias, biasSquares) = shared.value
+                    let (xp, yp, bias) = shared.value
                     let xu = xp + u * stride
                     var i = item
                     if c.loss == .kosWARP {
@@ -166,12 +167,12 @@ public struct WeightedApproximateRankPairwise: EmbeddingRecommender {
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: stride) { gradient in
                       guard let gp = gradient.baseAddress else { return }
                       for f in 0..<stride { gp[f] = loss * (yj[f] - yi[f]) }
-                      Adagrad.step(yi, ys + i * stride, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
-                      Adagrad.step(yj, ys + j * stride, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate, count: stride)
-                      Adagrad.step(xu, xs + u * stride, scaled: 1, by: gp, decay: c.userRegularization, lr: c.learningRate, count: stride)
+                      ys.step(row: i, yi, scaled: -loss, by: xu, decay: c.itemRegularization, lr: c.learningRate)
+                      ys.step(row: j, yj, scaled: loss, by: xu, decay: c.itemRegularization, lr: c.learningRate)
+                      xs.step(row: u, xu, scaled: 1, by: gp, decay: c.userRegularization, lr: c.learningRate)
                     }
-                    Adagrad.step(&bias[i], &biasSquares[i], gradient: -loss + c.itemRegularization * bias[i], lr: c.learningRate)
-                    Adagrad.step(&bias[j], &biasSquares[j], gradient: loss + c.itemRegularization * bias[j], lr: c.learningRate)
+                    bs.step(row: i, bias + i, gradient: -loss + c.itemRegularization * bias[i], lr: c.learningRate)
+                    bs.step(row: j, bias + j, gradient: loss + c.itemRegularization * bias[j], lr: c.learningRate)
                     return 1
                   }
                 }
