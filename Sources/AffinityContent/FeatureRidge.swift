@@ -32,6 +32,9 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     public var userCrosses: Bool
     /// Add pairwise products of item features from different columns.
     public var itemCrosses: Bool
+    /// Add one indicator feature per item to the item features (item-level detail on top of the
+    /// features; cold items still get only their features).
+    public var itemIdentity: Bool
     /// Interactions with a lower value are left out of the targets (0 keeps all).
     public var minimumValue: Float
     /// Each user's targets are scaled by `n_u^−β` (`n_u` their interactions): β = 0 lets heavy
@@ -44,8 +47,10 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     /// validation NDCG@10 0.386 → 0.432).
     public init(
       userRegularization: Float = 300, itemRegularization: Float = 30, usesValues: Bool = false,
-      userCrosses: Bool = false, itemCrosses: Bool = false, minimumValue: Float = 0, userNormalization: Float = 0.5
+      userCrosses: Bool = false, itemCrosses: Bool = false, itemIdentity: Bool = false, minimumValue: Float = 0,
+      userNormalization: Float = 0.5
     ) {
+      self.itemIdentity = itemIdentity
       self.minimumValue = minimumValue
       self.userNormalization = userNormalization
       self.userRegularization = userRegularization
@@ -89,7 +94,9 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     guard !features.isEmpty else { throw .missingFeatures(model: kind, needs: "user features, item features or both") }
     let data = try FeatureVocabulary.extended(data, users: features.users, items: features.items)
     let userSide = features.users.map { FeatureSide($0, vocabulary: data.users, crosses: c.userCrosses) }
-    let itemSide = features.items.map { FeatureSide($0, vocabulary: data.items, crosses: c.itemCrosses) }
+    let itemSide = features.items.map {
+      FeatureSide($0, vocabulary: data.items, crosses: c.itemCrosses, identity: c.itemIdentity)
+    }
     let du = userSide?.dimension ?? data.users.count
     let di = itemSide?.dimension ?? data.items.count
     // C = Xᵀ R Y, summed over the interactions.

@@ -19,8 +19,9 @@ struct FeatureSide: Sendable, Codable, Equatable {
   var dimension: Int { names.count }
 
   /// Rows for `vocabulary` from `encoded`; `crosses` adds the product of every pair of the
-  /// row's features from different source columns (`gender=F×age=25-34`).
-  init<ID: ExternalID>(_ encoded: EncodedFeatures<ID>, vocabulary: IDVocabulary<ID>, crosses: Bool) {
+  /// row's features from different source columns (`gender=F×age=25-34`); `identity` adds one
+  /// indicator feature per id.
+  init<ID: ExternalID>(_ encoded: EncodedFeatures<ID>, vocabulary: IDVocabulary<ID>, crosses: Bool, identity: Bool = false) {
     var names = encoded.names
     var crossIndex: [Int64: Int] = [:]
     var triples: (rows: [Int32], columns: [Int32], values: [Float]) = ([], [], [])
@@ -48,6 +49,15 @@ struct FeatureSide: Sendable, Codable, Equatable {
         triples.rows.append(Int32(row))
         triples.columns.append(Int32(c))
         triples.values.append(v)
+      }
+    }
+    if identity {
+      // One indicator per id, after the shared features (LightFM's identity features).
+      for row in 0..<vocabulary.count {
+        triples.rows.append(Int32(row))
+        triples.columns.append(Int32(names.count))
+        triples.values.append(1)
+        names.append("id=\(vocabulary[row].rawValue)")
       }
     }
     let intercept = names.count

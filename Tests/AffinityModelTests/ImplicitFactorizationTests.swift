@@ -109,6 +109,31 @@ struct ImplicitFactorizationTests {
     #expect(warpHits >= 24, "random ranking would hit about 6.4 of 32")
   }
 
+  @Test func embeddingModelsAbsorbNewUsersAndItemsWithoutRefitting() throws {
+    let data = try Self.checkerboard()
+    let bpr = try BayesianPersonalizedRanking.fit(
+      data, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 300), options: FitOptions(seed: 3))
+    let warp = try WeightedApproximateRankPairwise.fit(
+      data, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 200), options: FitOptions(seed: 1))
+    let news = [
+      Interaction(user: "new", item: "i5"), Interaction(user: "new", item: "i6"),
+      Interaction(user: "u4", item: "i8"), Interaction(user: "u5", item: "i8"), Interaction(user: "u6", item: "i8"),
+    ]
+    for model in [bpr as any IncrementallyTrainable, warp] {
+      let updated = try model.updated(with: news, options: FitOptions(seed: 5))
+      #expect(updated.users.count == model.users.count + 1)
+      #expect(updated.items.count == model.items.count + 1)
+      let forNew = try updated.recommend(RecommendationQuery(user: "new", count: 2))
+      #expect(forNew.allSatisfy { ["i4", "i7", "i8"].contains($0.item) }, "\(type(of: model).kind): \(forNew.map(\.item))")
+      let forU7 = try updated.recommend(RecommendationQuery(user: "u7", count: 1, allowing: ["i8", "i0", "i1"]))
+      #expect(forU7.first?.item == "i8", "\(type(of: model).kind): the new item its group took up")
+      // Untouched users keep their scores over the old items.
+      let before = try model.scores(for: RecommendationQuery(user: "u0"))
+      let after = try updated.scores(for: RecommendationQuery(user: "u0"))
+      #expect(Array(after.prefix(before.count)) == before)
+    }
+  }
+
   @Test(arguments: [OptimizerKind.adagrad, .adam])
   func adaptiveOptimizersLearnTheCheckerboard(optimizer: OptimizerKind) throws {
     let data = try Self.checkerboard()
