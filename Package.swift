@@ -49,7 +49,7 @@ let package = Package(
       name: "AffinityNeighbors", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
     .target(
-      name: "AffinityContent", dependencies: ["AffinityCore", "AffinityLinalg"],
+      name: "AffinityContent", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityFactorization"],
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityCTR", dependencies: ["AffinityCore", "AffinityLinalg"],

@@ -105,6 +105,9 @@ public enum ModelCatalog {
       FeatureRidge.self, .init(), [.ranking],
       "inductive x_uᵀ M y_j by two-sided ridge over user and/or item features; scores cold users and cold items"),
     entry(
+      FeatureEmbeddings.self, .init(), [.ranking],
+      "LightFM-style hybrid: users and items are sums of feature (and identity) embeddings, WARP or BPR"),
+    entry(
       ContentBased.self, .init(), [.ranking],
       "content-based: cosine between item features and the user's profile (TF-IDF text, genres, vectors)"),
     entry(

@@ -20,8 +20,13 @@ struct FeatureSide: Sendable, Codable, Equatable {
 
   /// Rows for `vocabulary` from `encoded`; `crosses` adds the product of every pair of the
   /// row's features from different source columns (`gender=F×age=25-34`); `identity` adds one
-  /// indicator feature per id.
-  init<ID: ExternalID>(_ encoded: EncodedFeatures<ID>, vocabulary: IDVocabulary<ID>, crosses: Bool, identity: Bool = false) {
+  /// indicator feature per id (only for the rows `rowsWithIdentity` accepts, when given).
+  init<ID: ExternalID>(
+    _ encoded: EncodedFeatures<ID>?, vocabulary: IDVocabulary<ID>, crosses: Bool, identity: Bool = false,
+    identityOnly rowsWithIdentity: ((Int) -> Bool)? = nil
+  ) {
+    let encoded = encoded ?? EncodedFeatures(
+      ids: IDVocabulary(), rows: SparseRowMatrix(rowCount: 0, columnCount: 0, rows: [], columns: [], values: []), names: [])
     var names = encoded.names
     var crossIndex: [Int64: Int] = [:]
     var triples: (rows: [Int32], columns: [Int32], values: [Float]) = ([], [], [])
@@ -53,7 +58,7 @@ struct FeatureSide: Sendable, Codable, Equatable {
     }
     if identity {
       // One indicator per id, after the shared features (LightFM's identity features).
-      for row in 0..<vocabulary.count {
+      for row in 0..<vocabulary.count where rowsWithIdentity?(row) ?? true {
         triples.rows.append(Int32(row))
         triples.columns.append(Int32(names.count))
         triples.values.append(1)

@@ -90,6 +90,23 @@ struct SideInformationTests {
     }
   }
 
+  @Test(arguments: [FeatureEmbeddings.Loss.warp, .bpr])
+  func featureEmbeddingsRankColdUsersAndColdItemsFromFeatures(loss: FeatureEmbeddings.Loss) throws {
+    let (data, side) = try Self.world()
+    let configuration = FeatureEmbeddings.Configuration(embeddingSize: 8, learningRate: 0.1, epochs: 60, loss: loss)
+    let model = try FeatureEmbeddings.fit(data, features: side, configuration: configuration, options: FitOptions(seed: 2))
+    let again = try FeatureEmbeddings.fit(data, features: side, configuration: configuration, options: FitOptions(seed: 2))
+    #expect(try model.scores(for: RecommendationQuery(user: "m6")) == again.scores(for: RecommendationQuery(user: "m6")))
+    // A man the training data never saw, ranked from his features alone, among the films with
+    // interactions: the action films first.
+    let man = try model.recommend(RecommendationQuery(user: "m6", count: 3, allowing: ["a0", "a1", "a2", "r0", "r1", "r2"]))
+    #expect(Set(man.map(\.item)) == ["a0", "a1", "a2"], "\(loss): \(man.map(\.item))")
+    // A film no one has watched, ranked from its genres: the unseen action film beats the
+    // unseen romance for a man who watched action.
+    let film = try model.recommend(RecommendationQuery(user: "m0", count: 1, allowing: ["a3", "r3"]))
+    #expect(film.first?.item == "a3", "\(loss)")
+  }
+
   @Test func segmentPopularityAndContentModels() throws {
     let (data, side) = try Self.world()
     let segments = try SegmentPopularity.fit(data, features: side, configuration: .init(segmentColumns: "gender"), options: FitOptions())

@@ -61,11 +61,11 @@ public struct EmbeddingTable: Sendable, Codable, Equatable {
 }
 
 /// The sorted item list of each user, for checking "is this negative actually a positive?".
-struct PositiveSets: Sendable {
+package struct PositiveSets: Sendable {
   let starts: [Int]
   let items: [Int32]
 
-  init(_ seen: SparseRowMatrix) {
+  package init(_ seen: SparseRowMatrix) {
     starts = seen.rowStarts
     var items = seen.columns
     for u in 0..<seen.rowCount { items[seen.range(ofRow: u)].sort() }
@@ -73,7 +73,7 @@ struct PositiveSets: Sendable {
   }
 
   @inline(__always)
-  func contains(user u: Int, item i: Int32) -> Bool {
+  package func contains(user u: Int, item i: Int32) -> Bool {
     var lo = starts[u]
     var hi = starts[u + 1]
     while lo < hi {
@@ -98,14 +98,14 @@ public enum OptimizerKind: String, Sendable, Codable, Hashable, CaseIterable {
 }
 
 /// Optimizer state laid out like a parameter buffer of `rows × width` values.
-struct OptimizerState: Sendable {
+package struct OptimizerState: Sendable {
   let kind: OptimizerKind
   let width: Int
   var first: [Float]
   var second: [Float]
   var steps: [Int32]
 
-  init(_ kind: OptimizerKind, rows: Int, width: Int) {
+  package init(_ kind: OptimizerKind, rows: Int, width: Int) {
     self.kind = kind
     self.width = width
     let count = rows * width
@@ -126,7 +126,7 @@ struct OptimizerState: Sendable {
   }
 
   /// Raw access for a training loop; the pointers live as long as `body` runs.
-  mutating func withPointers<R>(_ body: (OptimizerPointers) -> R) -> R {
+  package mutating func withPointers<R>(_ body: (OptimizerPointers) -> R) -> R {
     let kind = self.kind
     let width = self.width
     return first.withUnsafeMutableBufferPointer { f in
@@ -141,7 +141,7 @@ struct OptimizerState: Sendable {
 
 /// The optimizer steps on raw rows. Rows written by one thread only (the stratified schedule
 /// guarantees it), so the state needs no locking.
-struct OptimizerPointers: @unchecked Sendable {
+package struct OptimizerPointers: @unchecked Sendable {
   let kind: OptimizerKind
   let width: Int
   let first: UnsafeMutablePointer<Float>?
@@ -151,7 +151,7 @@ struct OptimizerPointers: @unchecked Sendable {
   /// `p ← p − step(g)` for row `row` (`width` values, a multiple of 8) with
   /// `g = scaled · v + decay · p`.
   @inline(__always)
-  func step(
+  package func step(
     row: Int, _ p: UnsafeMutablePointer<Float>, scaled: Float, by v: UnsafePointer<Float>, decay: Float, lr: Float
   ) {
     typealias V8 = SIMD8<Float>
@@ -198,7 +198,7 @@ struct OptimizerPointers: @unchecked Sendable {
 
   /// One scalar parameter (a bias), row `row` of a width-1 state.
   @inline(__always)
-  func step(row: Int, _ p: UnsafeMutablePointer<Float>, gradient g: Float, lr: Float) {
+  package func step(row: Int, _ p: UnsafeMutablePointer<Float>, gradient g: Float, lr: Float) {
     switch kind {
     case .sgd:
       p.pointee -= lr * g
