@@ -11,16 +11,17 @@ A. Cold users (``--method cold-users --test-fraction 0.2``): 20% of the users ar
    training item is a candidate (a cold user has nothing to exclude). User features:
    gender, age bucket (<18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+, the MovieLens-1M
    buckets) and occupation. Peers: LightFM 1.17 WARP with identity + feature one-hots for
-   the training users (cold users get the feature one-hots only) and with feature one-hots
-   only; gender x age-bucket popularity (all train interactions, or train ratings >= 4, of
-   the users in the same segment); global popularity; random.
+   the training users (cold users get the feature one-hots only; rows normalised as
+   lightfm.data.Dataset does by default, and not normalised) and with feature one-hots only;
+   gender x age-bucket popularity (all train interactions, or train ratings >= 4, of the
+   users in the same segment); global popularity; random.
 B. Cold items (``--method cold-items --test-fraction 0.2``): 20% of the items are held out
    entirely. Only the held-out items are ranked (candidates = the items in test.tsv), for
    every user with a test row; positives are all of the user's test rows (second table:
-   test rows rated >= 4). Item features: the 19 genres and the release decade (variant:
-   plus title words). Peers: LightFM WARP with item features only (users keep their
-   identity features), genre popularity (sum, and mean, over an item's genres of the
-   genre's train interaction count), random.
+   test rows rated >= 4). Item features: the 19 genres and the release decade (variants:
+   plus title words; release year instead of decade). Peers: LightFM WARP with item features
+   only (users keep their identity features; normalised and not), genre popularity (sum, and
+   mean, over an item's genres of the genre's train interaction count), random.
 C. Warm check (``--method user-temporal``): the Affinity models that take features, with
    and without ``--user-features/--item-features``; with them must not be worse.
 
@@ -32,6 +33,10 @@ comparing with ``affinity evaluate --model popular`` (must agree to 1e-9). Stoch
 mean +/- std. Affinity rows are ``affinity evaluate`` output; the models and parameters
 tried are in AFFINITY_MODELS below. A model that ``affinity models`` does not list, or an
 ``evaluate`` option this build lacks, is reported as "not available"; the run goes on.
+Targets: the best Affinity row against the issue's NDCG@10 (A >= 0.42, B >= 0.20) and
+against every LightFM row of the run; C: with features not worse than without.
+Split sensitivity (``--split-spread``): the baselines and one LightFM row are also scored on
+a few other split seeds, since one cold-user split has only ~190 test users.
 
 Outputs: ``docs/benchmarks/coldstart-comparison.md`` and ``.json`` (tables, targets,
 machine, date, commit, versions, the command). The Markdown is printed to stdout too.
@@ -39,8 +44,8 @@ machine, date, commit, versions, the command). The Markdown is printed to stdout
 How to run
 ----------
     swift build -c release                          # builds .build/release/affinity
-    python3 scripts/compare_coldstart.py            # three seeds (~4 min on 2 idle cores)
-    python3 scripts/compare_coldstart.py --quick    # one seed
+    python3 scripts/compare_coldstart.py            # three seeds (about 4 min on 2 idle cores)
+    python3 scripts/compare_coldstart.py --quick --split-spread 0   # one seed, about 1 min
 
 LightFM 1.17 comes from ``.venv-implicit`` at the repository root, which
 ``scripts/compare_implicit.py`` creates (this script reuses its installer and re-runs itself
@@ -87,11 +92,12 @@ K = 10
 SPLIT_SEED = 42
 TEST_FRACTION = 0.2
 DEFAULT_SEEDS = [42, 43, 44]  # stochastic rows; the first is the one --quick keeps
+POSITIVE_DEFINITIONS = {"all": None, "rating>=4": 4.0}  # label -> --positive-threshold
 METRICS = ["precision@10", "recall@10", "ndcg@10", "map@10", "hit@10", "coverage@10"]
 CHECK_TOLERANCE = 1e-9
 
-# protocol -> split method, positive definitions (label -> --positive-threshold), the one the
-# targets use, and what `--candidates` says.
+# protocol -> split method, the positive definitions reported, the one the targets use, and what
+# `--candidates` says.
 PROTOCOLS = {
     "A": dict(title="Cold users", method="cold-users", positives={"rating>=4": 4.0}, target_positives="rating>=4",
               candidates="all"),
@@ -109,10 +115,15 @@ TARGETS = {"A": 0.42, "B": 0.20}
 # --------------------------------------------------------------------------
 # Affinity models tried (edit here)
 # --------------------------------------------------------------------------
-# Feature sets: "user"/"item" are the raw RecBole files (format detected by Affinity);
-# "user-no-zip" (age, gender, occupation) and "item-no-title" (release year, genres) are the
-# same files without one column, written to the temporary directory.
-# For each protocol, the list of feature sets to run the model with; () = no feature flags.
+# Feature sets: which raw RecBole file goes to --user-features/--item-features (format detected
+# by Affinity) and what --user-feature-columns/--item-feature-columns says (None: Affinity's
+# default, every column but near-unique ones such as the zip code).
+FEATURE_SETS = {
+    "user": ("user", None),                            # age, gender, occupation
+    "item": ("item", None),                            # title, release year, genres
+    "item-no-title": ("item", "release_year,class"),
+}
+# For each protocol, the list of feature sets to run a model with; () = no feature options.
 # In C the first entry is the "without features" baseline the others are compared with.
 
 
@@ -125,19 +136,28 @@ class AffinityModel:
     B: list[tuple[str, ...]] = field(default_factory=list)
     C: list[tuple[str, ...]] = field(default_factory=list)
     label: str = ""                 # row name; defaults to the model name (set it when a model appears twice)
+    cli: tuple[str, ...] = ()       # extra `affinity evaluate` options, such as ("--years", "year")
 
 
 AFFINITY_MODELS = [
     AffinityModel("popular", A=[()], B=[()], C=[()]),
-    AffinityModel("feature-popular", A=[("user",), ("user-no-zip",)], B=[("item",), ("item-no-title",)]),
-    AffinityModel("inductive", seeded=True, A=[("user",), ("user-no-zip",), ("user", "item")],
-                  B=[("item",), ("item-no-title",), ("user", "item")], C=[(), ("user", "item")]),
-    AffinityModel("hybrid", seeded=True, A=[("user",), ("user", "item")], B=[("item",), ("user", "item")],
-                  C=[(), ("user", "item")]),
-    AffinityModel("content", B=[("item",), ("item-no-title",)]),
-    AffinityModel("lightfm", seeded=True, A=[("user",), ("user-no-zip",), ("user", "item")],
-                  B=[("item",), ("item-no-title",), ("user", "item")], C=[(), ("user", "item")]),
+    AffinityModel("feature-popular", A=[("user",)]),
+    AffinityModel("feature-popular", {"minimumValue": 4}, A=[("user",)], label="feature-popular, liked (≥ 4) only"),
+    # A closed-form ridge (deterministic); it refuses to run without features, so C has no pair for it.
+    # Defaults were chosen on validation splits carved from train (docs/benchmarks/coldstart.md).
+    AffinityModel("inductive", A=[("user",)], B=[("item",), ("item-no-title",)]),
+    AffinityModel("inductive", {"minimumValue": 4}, A=[("user",)], label="inductive, liked (≥ 4) only"),
+    AffinityModel("inductive", B=[("item",), ("item-no-title",)], cli=("--years", "year"),
+                  label="inductive, exact release years"),
+    AffinityModel("content", B=[("item",), ("item-no-title",)], C=[("item",)]),
+    AffinityModel("lightfm", seeded=True, A=[("user",)], C=[(), ("user", "item")]),
+    AffinityModel("lightfm", {"minimumValue": 4}, seeded=True, A=[("user",)], label="lightfm, liked (≥ 4) only"),
+    AffinityModel("lightfm", {"itemIdentity": "false"}, seeded=True, B=[("item",), ("item-no-title",)],
+                  label="lightfm, item features only"),
+    AffinityModel("lightfm", {"itemIdentity": "false"}, seeded=True, B=[("item-no-title",)], cli=("--years", "year"),
+                  label="lightfm, item features only, exact release years"),
 ]
+
 
 # LightFM settings for every LightFM row (the same as compare_implicit's WARP rows).
 LIGHTFM_PARAMS = dict(no_components=64, loss="warp", learning_rate=0.05)
@@ -183,17 +203,6 @@ def read_recbole(path: Path) -> tuple[list[str], list[list[str]]]:
     header = [name.split(":", 1)[0] for name in lines[0].split("\t")]
     rows = [line.split("\t") for line in lines[1:] if line.strip()]
     return header, [row + [""] * (len(header) - len(row)) for row in rows]
-
-
-def write_recbole_subset(source: Path, out: Path, drop: str) -> Path:
-    """`source` without the column named `drop` (header kept) -- written to the temporary directory only."""
-    lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
-    names = [name.split(":", 1)[0] for name in lines[0].split("\t")]
-    keep = [j for j, name in enumerate(names) if name != drop]
-    cells = [line.split("\t") for line in lines if line.strip()]
-    out.write_text("\n".join("\t".join(row[j] if j < len(row) else "" for j in keep) for row in cells) + "\n",
-                   encoding="utf-8")
-    return out
 
 
 def user_feature_tokens(path: Path) -> dict[int, list[str]]:
@@ -251,7 +260,7 @@ class ProtocolData:
     train_rows: tuple                # (users, items, ratings) raw arrays
     test_users: list[int]            # every user with a test row, in order of first appearance in test
     candidates: list[int]            # raw item ids ranked for every test user
-    positives: dict[str, dict[int, set[int]]]   # definition -> user -> positive raw items
+    positives: dict[str, dict[int, set[int]]]   # definition (both, whatever the protocol) -> user -> items
     test_count: int
     check: dict
 
@@ -276,13 +285,13 @@ def load_protocol(key: str, train: Path, test: Path) -> ProtocolData:
     test_users = list(dict.fromkeys(vu.tolist()))
     test_items = list(dict.fromkeys(vi.tolist()))
     positives: dict[str, dict[int, set[int]]] = {}
-    for label, threshold in PROTOCOLS[key]["positives"].items():
+    for label, threshold in POSITIVE_DEFINITIONS.items():
         by_user: dict[int, set[int]] = {}
         for u, i, r in zip(vu.tolist(), vi.tolist(), vr.tolist()):
             if threshold is None or r >= threshold:
                 by_user.setdefault(u, set()).add(i)
         positives[label] = by_user
-    candidates = list(item_index) if key == "A" else test_items if key == "B" else list(item_index)
+    candidates = test_items if key == "B" else list(item_index)
 
     all_users = set(user_index) | set(test_users)
     all_items = set(item_index) | set(test_items)
@@ -574,9 +583,10 @@ class AffinityCLI(shared.Affinity):
         help_text = self.run("evaluate", "--help", timeout=60)
         return set(re.findall(r"--[a-z][a-z0-9-]*", help_text))
 
-    def split_method(self, data: Path, method: str, out_dir: Path) -> tuple[Path, Path]:
+    def split_method(self, data: Path, method: str, out_dir: Path, seed: int = SPLIT_SEED) -> tuple[Path, Path]:
+        out_dir.mkdir(parents=True, exist_ok=True)
         self.run("split", "--data", str(data), "--method", method, "--test-fraction", str(TEST_FRACTION),
-                 "--seed", str(SPLIT_SEED), "--out", str(out_dir))
+                 "--seed", str(seed), "--out", str(out_dir))
         train, test = out_dir / "train.tsv", out_dir / "test.tsv"
         for path in (train, test):
             if not path.exists():
@@ -584,23 +594,20 @@ class AffinityCLI(shared.Affinity):
         return train, test
 
     def evaluate_args(self, data: ProtocolData, model: str, params: dict, threshold: float | None, seed: int,
-                      feature_files: dict[str, Path], candidates: str | None) -> list[str]:
+                      features: dict[str, tuple[Path, str | None]], candidates: str | None) -> list[str]:
+        """`features`: kind ("user"/"item") -> (file, feature columns or None)."""
         args = ["evaluate", "--task", "ranking", "--train", str(data.train_path), "--test", str(data.test_path),
                 "--model", model, *shared.param_args(params), "--k", str(K), "--seed", str(seed),
                 "--format", "json"]
         if threshold is not None:
             args += ["--positive-threshold", shared.format_threshold(threshold)]
-        for kind in ("user", "item"):
-            if kind in feature_files:
-                args += [f"--{kind}-features", str(feature_files[kind])]
+        for kind, (path, columns) in features.items():
+            args += [f"--{kind}-features", str(path)]
+            if columns is not None:
+                args += [f"--{kind}-feature-columns", columns]
         if candidates is not None:
             args += ["--candidates", candidates]
         return args
-
-
-def feature_flags(feature_set: tuple[str, ...]) -> dict[str, str]:
-    """{"user": "user-no-zip", "item": "item"} for a feature set."""
-    return {name.split("-", 1)[0]: name for name in feature_set}
 
 
 def feature_label(feature_set: tuple[str, ...]) -> str:
@@ -614,9 +621,11 @@ def run_affinity_model(entry: AffinityModel, feature_set: tuple[str, ...], data:
     row: dict[str, Any] = {"key": f"{label}, {feature_label(feature_set)}", "model": entry.name,
                            "params": entry.params, "features": list(feature_set), "seeded": entry.seeded,
                            "library": "Affinity", "runs": []}
-    flags = feature_flags(feature_set)
+    files = {FEATURE_SETS[name][0]: (feature_files[FEATURE_SETS[name][0]], FEATURE_SETS[name][1])
+             for name in feature_set}
     candidates = PROTOCOLS[data.key]["candidates"]
-    needed = [f"--{kind}-features" for kind in flags]
+    needed = [f"--{kind}-features" for kind in files]
+    needed += [f"--{kind}-feature-columns" for kind, (_, columns) in files.items() if columns is not None]
     if candidates == "test-items" or (candidates == "all" and "--candidates" in options):
         needed.append("--candidates")
     else:
@@ -631,17 +640,18 @@ def run_affinity_model(entry: AffinityModel, feature_set: tuple[str, ...], data:
     if missing:
         row.update(status="not available", error=f"`affinity evaluate` has no {', '.join(missing)} in this build")
         return row
-    files = {kind: feature_files[name] for kind, name in flags.items()}
     for seed in (seeds if entry.seeded else seeds[:1]):
         run: dict[str, Any] = {"seed": seed, "metrics": {}, "fit_seconds": None}
         for positives, threshold in PROTOCOLS[data.key]["positives"].items():
-            args = cli.evaluate_args(data, entry.name, entry.params, threshold, seed, files, candidates)
+            args = cli.evaluate_args(data, entry.name, entry.params, threshold, seed, files, candidates) + list(entry.cli)
             try:
                 report = shared.parse_evaluate_json(cli.run(*args), entry.name)
             except (BenchError, subprocess.TimeoutExpired) as error:
                 issues.append(str(error))
                 log(f"  failed: {shared.last_line(str(error), 200)}")
-                row.update(status="failed", error=str(error))
+                text = str(error)  # "`affinity <command>` exited N: <stderr>"; the command is in `issues`
+                short = "exited" + text.split("` exited", 1)[1] if "` exited" in text else text
+                row.update(status="failed", error=short)
                 return row
             run["metrics"][positives] = {name: report["metrics"][name] for name in METRICS}
             run.setdefault("other_metrics", {})[positives] = {k: v for k, v in report["metrics"].items()
@@ -668,12 +678,8 @@ def metric_check(data: ProtocolData, cli: AffinityCLI, options: set[str]) -> dic
     top = top_lists(data, scores)
     result: dict[str, Any] = {"definitions": {}}
     candidates = "all" if "--candidates" in options else None
-    for label, threshold in {"rating>=4": 4.0, "all": None}.items():
-        positives = data.positives.get(label)
-        if positives is None:  # protocol A only defines rating>=4; also check every-row positives
-            positives = {}
-            for u, i in zip(*(column.tolist() for column in read_split_file(data.test_path)[:2])):
-                positives.setdefault(u, set()).add(i)
+    for label, threshold in POSITIVE_DEFINITIONS.items():
+        positives = data.positives[label]
         report = shared.parse_evaluate_json(
             cli.run(*cli.evaluate_args(data, "popular", {}, threshold, SPLIT_SEED, {}, candidates)), "popular")
         ours = ranking_metrics(top, positives, len(data.candidates))
@@ -689,14 +695,31 @@ def metric_check(data: ProtocolData, cli: AffinityCLI, options: set[str]) -> dic
 # Running a protocol
 # --------------------------------------------------------------------------
 
+def split_spread(key: str, cli: AffinityCLI, inter: Path, tmp: Path, features: dict, with_lightfm: bool,
+                 split_seeds: list[int]) -> dict:
+    """NDCG@10 of the deterministic peers and of the first LightFM row (model seed 42) on other split
+    seeds: how much the choice of held-out users/items alone moves the numbers."""
+    positives = PROTOCOLS[key]["target_positives"]
+    spread: dict[str, dict[str, float]] = {}
+    for split_seed in split_seeds:
+        log(f"{key} split sensitivity: split seed {split_seed}")
+        out = tmp / f"spread-{PROTOCOLS[key]['method']}-{split_seed}"
+        data = load_protocol(key, *cli.split_method(inter, PROTOCOLS[key]["method"], out, split_seed))
+        peers = peers_for(data, features, with_lightfm)
+        lightfm = [peer for peer in peers if peer.library == "LightFM"][:1]
+        for peer in lightfm + [peer for peer in peers if not peer.seeded]:
+            run = run_peer(peer, data, [DEFAULT_SEEDS[0]])["runs"][0]
+            spread.setdefault(peer.key, {})[str(split_seed)] = run["metrics"][positives]["ndcg@10"]
+        shutil.rmtree(out, ignore_errors=True)
+    return spread
+
+
 def run_protocol(key: str, cli: AffinityCLI, inter: Path, tmp: Path, features: dict, feature_files: dict,
                  available: dict, options: set[str], seeds: list[int], with_lightfm: bool,
-                 issues: list[str]) -> dict:
+                 issues: list[str], spread_seeds: list[int]) -> dict:
     spec = PROTOCOLS[key]
     start = time.perf_counter()
-    out = tmp / f"split-{spec['method']}"
-    out.mkdir()
-    train, test = cli.split_method(inter, spec["method"], out)
+    train, test = cli.split_method(inter, spec["method"], tmp / f"split-{spec['method']}")
     data = load_protocol(key, train, test)
     log(f"{key} ({spec['title']}): {data.check}")
     if not data.check["passed"]:
@@ -717,6 +740,8 @@ def run_protocol(key: str, cli: AffinityCLI, inter: Path, tmp: Path, features: d
         for peer in peers_for(data, features, with_lightfm):
             log(f"{key} peer: {peer.key}")
             result["peers"].append(run_peer(peer, data, seeds))
+        if spread_seeds:
+            result["split_spread"] = split_spread(key, cli, inter, tmp, features, with_lightfm, spread_seeds)
     for entry in AFFINITY_MODELS:
         for feature_set in getattr(entry, key):
             log(f"{key} affinity: {entry.label or entry.name}, {feature_label(feature_set)}")
@@ -840,10 +865,11 @@ def feature_notes() -> str:
             "training item's title. LightFM feature rows are one-hot, normalised to sum 1 as "
             "`lightfm.data.Dataset.build_*_features(normalize=True)` (the default) builds them, or not normalised "
             "where the row says so; a feature never seen in training is dropped. Affinity gets the raw RecBole "
-            "files (`--user-features ml-100k.user`, `--item-features ml-100k.item`: every column, so the release "
-            "year itself and the zip code too) or, for the `user-no-zip`/`item-no-title` rows, the same files "
-            "without the `zip_code`/`movie_title` column (written to the temporary directory). Peers train on "
-            "every train row as a positive (binary), with one thread.")
+            "files (`--user-features ml-100k.user`, `--item-features ml-100k.item`) and encodes them itself "
+            "(its FeatureEncoder: the same age buckets, release year as decade, genres multi-hot, title words "
+            "TF-IDF, near-unique columns such as the zip code left out), with its default columns or those a row "
+            "names (`item-no-title`: `--item-feature-columns release_year,class`). Peers train on every train row "
+            "as a positive (binary), with one thread.")
 
 
 def section_markdown(key: str, section: dict) -> list[str]:
@@ -865,7 +891,7 @@ def section_markdown(key: str, section: dict) -> list[str]:
                 f"({'ok' if check['passed'] else '❌'}). Candidates: the {section['candidates']} held-out items "
                 f"(Affinity: `--candidates test-items`), ranked for every user with a test row "
                 f"({section['evaluated_users']['all']}; {check['test_users_not_in_train']} of them have no train "
-                f"row). Coverage@10 is over the held-out items.")
+                f"row). The peers' coverage@10 is over the held-out items; Affinity's is what `evaluate` reports.")
     else:
         text = (f"`affinity split --method user-temporal --test-fraction {TEST_FRACTION} --seed {SPLIT_SEED}`: "
                 f"{check['train_rows']:,} train / {check['test_rows']:,} test rows. Affinity rows only: each model "
@@ -898,6 +924,22 @@ def section_markdown(key: str, section: dict) -> list[str]:
             f"- {row['key']}: {row['status']} — {shared.last_line(row['error'], 300)}" for row in failed))
     if key in REFERENCE:
         parts.append(reference_table(section, key))
+    if section.get("split_spread"):
+        positives = spec["target_positives"]
+        main = {row["key"]: row for row in section["peers"]}
+        rows = []
+        for name, by_seed in section["split_spread"].items():
+            found = list(by_seed.values())
+            first = main[name]["runs"][0]["metrics"][positives]["ndcg@10"]
+            spread_ = (f"{statistics.fmean(found):.4f} ± {statistics.stdev(found):.4f}" if len(found) > 1
+                       else fmt(found[0]))
+            rows.append([name, fmt(first), spread_, f"{min(found):.4f}–{max(found):.4f}"])
+        parts.append(f"Split sensitivity: the same peers (LightFM with model seed {DEFAULT_SEEDS[0]} only) on "
+                     f"`affinity split --method {spec['method']}` with split seeds "
+                     f"{', '.join(section['split_spread'][next(iter(section['split_spread']))])} "
+                     f"(NDCG@10, positives: {positives}). Only split {SPLIT_SEED} counts for the targets; this shows "
+                     f"how much the held-out sample alone moves the numbers.\n\n"
+                     + table(["peer row", f"split {SPLIT_SEED}", "other splits, mean ± std", "min–max"], rows))
     return parts
 
 
@@ -928,6 +970,9 @@ def write_report(out_dir: Path, results: dict) -> str:
     lightfm_line = (f"LightFM {v['lightfm']}" if v["lightfm"]
                     else f"LightFM: **not available** — {results['lightfm_problem']}")
     models = results["affinity_models"]
+    wanted, present = results["evaluate_options_wanted"], results["evaluate_options"]
+    has = ", ".join(o for o in wanted if o in present) or "none"
+    lacks = ", ".join(o for o in wanted if o not in present) or "none"
     header = (
         "# Affinity vs LightFM: cold start on MovieLens-100k\n\n"
         f"- Date: {info['date']}; whole run {results['seconds']:.0f} s\n"
@@ -936,16 +981,15 @@ def write_report(out_dir: Path, results: dict) -> str:
         f"- Affinity {v['affinity']}, commit {info['commit']}\n"
         f"- {lightfm_line} (numpy {v['numpy']}, scipy {v['scipy']}, Python {v['python']})\n"
         f"- Affinity models tried: available {', '.join(models['available']) or 'none'}; not available "
-        f"{', '.join(models['not_available']) or 'none'}. `evaluate` options of this build used here: "
-        f"{', '.join(o for o in results['evaluate_options_wanted'] if o in results['evaluate_options']) or 'none'}"
-        f"; missing: {', '.join(o for o in results['evaluate_options_wanted'] if o not in results['evaluate_options']) or 'none'}\n"
+        f"{', '.join(models['not_available']) or 'none'}. `affinity evaluate` options this build has: {has}; "
+        f"lacks: {lacks}\n"
         f"- Seeds for stochastic rows: {', '.join(map(str, results['seeds']))}; split seed {SPLIT_SEED}; k = {K}\n"
         f"- Produced by: `{results['command']}`\n"
     )
     parts = [header]
     target_rows, _ = targets(results)
-    parts.append("## Targets\n\nThe best Affinity row (seed mean) against the issue's target and against the "
-                 "best LightFM row of the same run.\n\n"
+    parts.append("## Targets\n\nThe best Affinity row (seed mean) against the issue's target and against every "
+                 "LightFM row of the same run.\n\n"
                  + table(["target", "required", "measured", "verdict"], target_rows))
     parts.append(feature_notes())
     for key, section in results["protocols"].items():
@@ -975,6 +1019,9 @@ def parse_args() -> argparse.Namespace:
                         help="comma-separated seeds for stochastic rows (default 42,43,44)")
     parser.add_argument("--quick", action="store_true", help="one seed (the first of --seeds)")
     parser.add_argument("--protocols", default="A,B,C", help="which protocols to run (default A,B,C)")
+    parser.add_argument("--split-spread", type=int, default=5, metavar="N",
+                        help="also score the baselines and one LightFM row on split seeds 1..N of A and B "
+                             "(default 5; 0 = off)")
     parser.add_argument("--skip-install", action="store_true", help="do not create or update .venv-implicit")
     return parser.parse_args()
 
@@ -990,6 +1037,7 @@ def main() -> None:
             raise BenchError(f"{path} not found; pass --data-dir DIR holding ml-100k.inter/.user/.item")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     seeds = seeds[:1] if args.quick else seeds
+    spread_seeds = [s for s in range(1, args.split_spread + 1) if s != SPLIT_SEED]
     protocols = [p.strip().upper() for p in args.protocols.split(",") if p.strip()]
     if not seeds or any(p not in PROTOCOLS for p in protocols):
         raise BenchError(f"--seeds needs at least one seed and --protocols a subset of {', '.join(PROTOCOLS)}")
@@ -1017,21 +1065,21 @@ def main() -> None:
                                 "not_available": [n for n in wanted if n not in available],
                                 "tried": [vars(entry) for entry in AFFINITY_MODELS]},
             "evaluate_options": sorted(options),
-            "evaluate_options_wanted": ["--user-features", "--item-features", "--candidates"],
+            "evaluate_options_wanted": ["--user-features", "--item-features", "--candidates",
+                                        "--user-feature-columns", "--item-feature-columns"],
+            "split_spread_seeds": spread_seeds,
             "issues": issues, "protocols": {}}
         log(f"Affinity models available: {results['affinity_models']['available']}; evaluate has "
             f"{[o for o in results['evaluate_options_wanted'] if o in options]}")
         features = {"user_tokens": user_feature_tokens(user_file), "item_tokens": item_feature_tokens(item_file)}
-        feature_files = {"user": user_file, "item": item_file,
-                         "user-no-zip": write_recbole_subset(user_file, tmp / "ml-100k-no-zip.user", "zip_code"),
-                         "item-no-title": write_recbole_subset(item_file, tmp / "ml-100k-no-title.item",
-                                                               "movie_title")}
+        feature_files = {"user": user_file, "item": item_file}
         for key in protocols:
             results["protocols"][key] = run_protocol(key, cli, inter, tmp, features, feature_files, available,
-                                                     options, seeds, with_lightfm, issues)
+                                                     options, seeds, with_lightfm, issues, spread_seeds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    issues[:] = dict.fromkeys(issue.replace(str(tmp), "$TMP") for issue in issues)
+    issues[:] = dict.fromkeys(issues)
+    results = json.loads(json.dumps(results, default=str).replace(str(tmp), "$TMP"))
     results["seconds"] = time.perf_counter() - started
     _, results["target_summary"] = targets(results)
     markdown = write_report(args.out_dir, results)

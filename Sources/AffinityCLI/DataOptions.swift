@@ -80,6 +80,8 @@ struct FeatureOptions: ParsableArguments {
   var userFeatureColumns: String?
   @Option(help: "Item feature columns to use, comma-separated (default: all but near-unique categoricals).")
   var itemFeatureColumns: String?
+  @Option(help: "Year columns as decade, year or both.")
+  var years: FeatureEncoder.YearEncoding = .decade
 
   func columns(_ text: String?) -> [String] {
     (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -90,14 +92,15 @@ struct FeatureOptions: ParsableArguments {
     var side = SideInformation()
     if let userFeatures {
       let table: FeatureTable<UserID> = try reader.read(userFeatures)
-      side.users = try FeatureEncoder(columns: columns(userFeatureColumns)).encode(table)
+      side.users = try FeatureEncoder(columns: columns(userFeatureColumns), years: years).encode(table)
     }
     if let itemFeatures {
       let table: FeatureTable<ItemID> = try reader.read(itemFeatures)
-      side.items = try FeatureEncoder(columns: columns(itemFeatureColumns)).encode(table)
+      side.items = try FeatureEncoder(columns: columns(itemFeatureColumns), years: years).encode(table)
     }
     return side
   }
 }
 
 extension CandidateSet: ExpressibleByArgument {}
+extension FeatureEncoder.YearEncoding: ExpressibleByArgument {}

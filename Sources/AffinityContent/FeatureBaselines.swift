@@ -10,8 +10,14 @@ public struct SegmentPopularity: FeatureAwareRecommender {
   public struct Configuration: ModelConfiguration {
     /// Source columns of the user features that define a segment, comma-separated.
     public var segmentColumns: String
+    /// Interactions with a lower value are not counted (0 counts all): with star ratings, count
+    /// only what the segment liked.
+    public var minimumValue: Float
 
-    public init(segmentColumns: String = "gender,age") { self.segmentColumns = segmentColumns }
+    public init(segmentColumns: String = "gender,age", minimumValue: Float = 0) {
+      self.segmentColumns = segmentColumns
+      self.minimumValue = minimumValue
+    }
 
     public func validate() throws(ConfigurationError) {
       if segmentColumns.split(separator: ",").isEmpty {
@@ -60,7 +66,7 @@ public struct SegmentPopularity: FeatureAwareRecommender {
     var rows: [Int32] = []
     var columns: [Int32] = []
     var global = [Float](repeating: 0, count: data.items.count)
-    for k in 0..<data.count {
+    for k in 0..<data.count where data.values[k] >= c.minimumValue {
       global[Int(data.itemIndices[k])] += 1
       let s = segmentOfUser[Int(data.userIndices[k])]
       guard s >= 0 else { continue }

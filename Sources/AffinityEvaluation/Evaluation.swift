@@ -143,7 +143,9 @@ public enum Evaluator {
     report.metrics["mrr"] = mean.reciprocalRank
     report.metrics["hit@\(k)"] = mean.hit
     report.metrics["auc"] = mean.auc
-    report.metrics["coverage@\(k)"] = DiversityMetrics.coverage(lists: lists, catalogueSize: itemCount)
+    // With a candidate set, coverage is the share of the candidates that were recommended.
+    let catalogueSize = candidateMask.map { mask in mask.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? itemCount
+    report.metrics["coverage@\(k)"] = DiversityMetrics.coverage(lists: lists, catalogueSize: catalogueSize)
     report.metrics["gini@\(k)"] = DiversityMetrics.gini(lists: lists, catalogueSize: itemCount)
     report.metrics["novelty@\(k)"] = DiversityMetrics.novelty(
       lists: lists, itemUserCounts: itemUserCounts, userCount: model.users.count)

@@ -65,6 +65,24 @@ struct SideInformationTests {
     #expect(throws: DataError.self) { try FeatureEncoder(columns: ["nope"]).encode(table) }
   }
 
+  @Test func yearsAreDecadesYearsOrBothAndStrayYearsAreMissing() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-items-\(UUID().uuidString).item").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let rows = (1...120).map { "\($0)\tFilm \($0)\t\($0 == 7 ? "unkonwn" : String(1990 + $0 % 10))\tComedy" }
+    try (["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"] + rows)
+      .joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    let table: FeatureTable<ItemID> = try FeatureReader().read(path)
+    #expect(table.column("release_year")?.kind == .numeric, "one stray value in 120 does not make years categories")
+    #expect(table.value(of: "7", in: "release_year") == .missing)
+    func names(_ years: FeatureEncoder.YearEncoding) throws -> Set<String> {
+      let encoded = try FeatureEncoder(columns: ["release_year"], years: years).encode(table)
+      return Set((encoded.features(of: "3") ?? []).map { encoded.names[$0.0] })
+    }
+    #expect(try names(.decade) == ["release_year=1990s"])
+    #expect(try names(.year) == ["release_year=1993"])
+    #expect(try names(.both) == ["release_year=1990s", "release_year=1993"])
+  }
+
   @Test func inductiveModelRecommendsForColdUsersAndColdItems() throws {
     let (data, side) = try Self.world()
     let coldUsers = try FeatureRidge.fit(
@@ -125,6 +143,7 @@ struct SideInformationTests {
     let test = try InteractionData([Interaction(user: "m0", item: "a3"), Interaction(user: "w0", item: "r3")])
     let restricted = Evaluator.ranking(model, on: test, k: 1, candidates: ["a3", "r3"])
     #expect(restricted.metrics["hit@1"] == 1, "with two candidates each user's cold film ranks first")
+    #expect(restricted.metrics["coverage@1"] == 1, "coverage counts the candidates, both recommended")
     let everything = Evaluator.ranking(model, on: test, k: 1)
     #expect(everything.metrics["hit@1"] != nil)
   }

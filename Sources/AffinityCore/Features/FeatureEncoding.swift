@@ -36,7 +36,8 @@ public struct EncodedFeatures<ID: ExternalID>: Sendable, Codable, Equatable {
 ///   ``columns``.
 /// - Multi-label: multi-hot `column=label`, each label weighted `1/√n` for `n` labels.
 /// - Numeric: bucketed one-hot. Columns whose name contains `age` use the MovieLens-1M buckets
-///   (under 18, 18–24, 25–34, 35–44, 45–49, 50–55, 56+); `year` columns use decades; any other
+///   (under 18, 18–24, 25–34, 35–44, 45–49, 50–55, 56+); `year` columns use decades (or the
+///   exact year, or both: ``years``); any other
 ///   numeric column uses quintiles of its values.
 /// - Text: lower-cased alphanumeric tokens of two or more characters (`column:token`), TF-IDF
 ///   weighted and L2-normalised within the column; tokens in fewer than ``minimumTokenCount``
@@ -47,10 +48,20 @@ public struct FeatureEncoder: Sendable {
   public var columns: [String]
   /// Text tokens must appear in at least this many rows.
   public var minimumTokenCount: Int
+  /// How `year` columns are encoded.
+  public var years: YearEncoding
 
-  public init(columns: [String] = [], minimumTokenCount: Int = 2) {
+  /// Decades smooth (a 1991 and a 1997 film share one); exact years tell them apart.
+  public enum YearEncoding: String, Sendable, Codable, CaseIterable {
+    case decade
+    case year
+    case both
+  }
+
+  public init(columns: [String] = [], minimumTokenCount: Int = 2, years: YearEncoding = .decade) {
     self.columns = columns
     self.minimumTokenCount = minimumTokenCount
+    self.years = years
   }
 
   /// Encodes `table`; throws when a requested column does not exist.
@@ -118,8 +129,11 @@ public struct FeatureEncoder: Sendable {
         return nil
       }
       let bucket = Self.bucketing(for: column.name, values: numbers.compactMap { $0 })
+      let isYear = column.name.lowercased().contains("year")
       for (row, number) in numbers.enumerated() {
-        if let x = number { cells[row] = [(slot("\(column.name)=\(bucket(x))"), 1)] }
+        guard let x = number else { continue }
+        if !isYear || years != .year { cells[row].append((slot("\(column.name)=\(bucket(x))"), 1)) }
+        if isYear && years != .decade { cells[row].append((slot("\(column.name)=\(Int(x.rounded(.down)))"), 1)) }
       }
     case .text:
       let tokenLists = column.values.map { value -> [String] in

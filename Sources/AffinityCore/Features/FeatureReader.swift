@@ -186,9 +186,12 @@ public struct FeatureReader: Sendable {
         case "float_seq": kind = .vector
         case "token_seq": kind = textLike ? .text : .multiLabel
         default:
-          // RecBole stores ages and years as tokens; they are quantities.
+          // RecBole stores ages and years as tokens; they are quantities. A stray non-number
+          // (ML-100k's item 267 has release year "unkonwn") becomes missing rather than turning
+          // the column into categories; more than 1 % of them and the column stays categorical.
           let quantity = ["age", "year"].contains { name.lowercased().contains($0) }
-          kind = quantity && raw.allSatisfy({ $0.1.isEmpty || Double($0.1) != nil }) ? .numeric : .categorical
+          let strays = raw.filter { !$0.1.isEmpty && Double($0.1) == nil }.count
+          kind = quantity && strays * 100 <= raw.count ? .numeric : .categorical
         }
       } else if multiLabelColumns.contains(name) {
         kind = .multiLabel
@@ -201,7 +204,12 @@ public struct FeatureReader: Sendable {
       values.reserveCapacity(raw.count)
       for (line, value) in raw {
         switch kind {
-        case .numeric: values.append(try number(value, line: line, file: text.path, field: name))
+        case .numeric:
+          if recbole, Double(value) == nil, !value.isEmpty {
+            values.append(.missing)
+          } else {
+            values.append(try number(value, line: line, file: text.path, field: name))
+          }
         case .categorical: values.append(value.isEmpty ? .missing : .category(value))
         case .text: values.append(.text(value))
         case .multiLabel:
