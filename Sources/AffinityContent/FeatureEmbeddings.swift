@@ -43,12 +43,19 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
     /// Interactions with a lower value are not positives (0 keeps all): with star ratings, the
     /// threshold of "liked".
     public var minimumValue: Float
+    /// Weight of the shared features on a side that has identity features (1 = as LightFM with
+    /// `normalize=False`); below 1 the identity dominates for warm ids and the features act as
+    /// a prior. 0.1 was best on validation splits carved from ML-100k training data, warm
+    /// (NDCG@10 0.157 at 1, 0.172 at 0.1, 0.164 without features) and cold-user alike.
+    public var featureWeight: Float
 
     public init(
       embeddingSize: Int = 64, learningRate: Float = 0.05, userRegularization: Float = 0, itemRegularization: Float = 0,
       epochs: Int = 30, loss: Loss = .warp, maximumSampled: Int = 10, userIdentity: Bool = true,
-      itemIdentity: Bool = true, optimizer: OptimizerKind = .adagrad, minimumValue: Float = 0
+      itemIdentity: Bool = true, optimizer: OptimizerKind = .adagrad, minimumValue: Float = 0,
+      featureWeight: Float = 0.1
     ) {
+      self.featureWeight = featureWeight
       self.minimumValue = minimumValue
       self.embeddingSize = embeddingSize
       self.learningRate = learningRate
@@ -70,6 +77,7 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
       try check.nonNegative("itemRegularization", itemRegularization)
       try check.positive("epochs", epochs)
       try check.positive("maximumSampled", maximumSampled)
+      try check.nonNegative("featureWeight", featureWeight)
     }
   }
 
@@ -99,10 +107,12 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
     let data = try FeatureVocabulary.extended(data, users: features.users, items: features.items)
     let userSide = FeatureSide(
       features.users, vocabulary: data.users, crosses: false, identity: c.userIdentity,
-      identityOnly: { data.byUser.count(ofRow: $0) > 0 })
+      identityOnly: { data.byUser.count(ofRow: $0) > 0 }
+    ).weightingFeatures(by: c.userIdentity ? c.featureWeight : 1, ofRows: { _ in true })
     let itemSide = FeatureSide(
       features.items, vocabulary: data.items, crosses: false, identity: c.itemIdentity,
-      identityOnly: { data.byItem.count(ofRow: $0) > 0 })
+      identityOnly: { data.byItem.count(ofRow: $0) > 0 }
+    ).weightingFeatures(by: c.itemIdentity ? c.featureWeight : 1, ofRows: { _ in true })
     let k = c.embeddingSize
     var generator = SeededGenerator(seed: options.seed, stream: 3)
     let half = 0.5 / Float(k)

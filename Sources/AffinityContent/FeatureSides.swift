@@ -78,6 +78,24 @@ struct FeatureSide: Sendable, Codable, Equatable {
     self.names = names
   }
 
+  /// The same side with the shared features (not identity, not the intercept) of the rows
+  /// `ofRows` accepts multiplied by `weight`.
+  func weightingFeatures(by weight: Float, ofRows accepts: (Int) -> Bool) -> FeatureSide {
+    guard weight != 1 else { return self }
+    var values = rows.values
+    for r in 0..<rows.rowCount where accepts(r) {
+      for p in rows.range(ofRow: r) where !names[Int(rows.columns[p])].hasPrefix("id=") && Int(rows.columns[p]) != dimension - 1 {
+        values[p] *= weight
+      }
+    }
+    return FeatureSide(rows: rows.withValues(values), names: names)
+  }
+
+  private init(rows: SparseRowMatrix, names: [String]) {
+    self.rows = rows
+    self.names = names
+  }
+
   /// `FᵀF + λI` as a dense `dimension × dimension` matrix in Double.
   func gram(regularization: Double) -> [Double] {
     let d = dimension

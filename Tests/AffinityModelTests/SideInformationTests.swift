@@ -111,7 +111,8 @@ struct SideInformationTests {
   @Test(arguments: [FeatureEmbeddings.Loss.warp, .bpr])
   func featureEmbeddingsRankColdUsersAndColdItemsFromFeatures(loss: FeatureEmbeddings.Loss) throws {
     let (data, side) = try Self.world()
-    let configuration = FeatureEmbeddings.Configuration(embeddingSize: 8, learningRate: 0.1, epochs: 60, loss: loss)
+    let configuration = FeatureEmbeddings.Configuration(
+      embeddingSize: 8, learningRate: 0.1, epochs: 60, loss: loss, featureWeight: 1)
     let model = try FeatureEmbeddings.fit(data, features: side, configuration: configuration, options: FitOptions(seed: 2))
     let again = try FeatureEmbeddings.fit(data, features: side, configuration: configuration, options: FitOptions(seed: 2))
     #expect(try model.scores(for: RecommendationQuery(user: "m6")) == again.scores(for: RecommendationQuery(user: "m6")))
