@@ -14,6 +14,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Where to write the model (JSON; written atomically).") var out: String
   @Option(help: "Seed.") var seed: UInt64 = 42
   @OptionGroup var read: ReadOptions
+  @OptionGroup var featureOptions: FeatureOptions
 
   func validate() throws {
     _ = try CLIErrors.mapped { try ModelCatalog.descriptor(named: model) }
@@ -28,7 +29,8 @@ struct TrainCommand: ParsableCommand {
       bar.begin(descriptor.name)
       let start = Date()
       let fitted = try descriptor.fit(
-        data, parameters: try ModelCatalog.parseParameters(parameters), options: FitOptions(seed: seed, progress: bar.callback))
+        data, parameters: try ModelCatalog.parseParameters(parameters), options: FitOptions(seed: seed, progress: bar.callback),
+        features: try featureOptions.load())
       bar.finish(String(format: "fit %.2fs", Date().timeIntervalSince(start)))
       try ModelFile.save(fitted, kind: descriptor.name, dataSource: self.data, to: out)
       print("saved \(descriptor.name) (\(fitted.users.count) users, \(fitted.items.count) items) to \(out)")
@@ -72,10 +74,15 @@ struct RecommendCommand: ParsableCommand {
   @Option(help: "Comma-separated item ids never to return.") var exclude: String?
   @Option(help: "Comma-separated item ids: return only these.") var allow: String?
   @Flag(help: "Allow items the user has already seen.") var includeSeen = false
+  @Option(
+    help: "Comma-separated encoded features of a user the model has no features for, such as gender=F,age=25-34,occupation=writer (feature models).")
+  var features: String?
   @Option(help: "table or json.") var format: OutputFormat = .table
 
   func validate() throws {
-    if user == nil && history == nil { throw ValidationError("give --user, --history or both") }
+    if user == nil && history == nil && features == nil {
+      throw ValidationError("give --user, --history, --features or a combination")
+    }
   }
 
   static func ids(_ text: String?) -> [ItemID] {
@@ -87,14 +94,15 @@ struct RecommendCommand: ParsableCommand {
     let label = try file.labeler()
     let query = RecommendationQuery(
       user: user.map { UserID($0) }, history: Self.ids(history), count: count,
-      excluding: Set(Self.ids(exclude)), allowing: Set(Self.ids(allow)), excludesHistory: !includeSeen)
+      excluding: Set(Self.ids(exclude)), allowing: Set(Self.ids(allow)), excludesHistory: !includeSeen,
+      features: (features ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
     let list = try CLIErrors.mapped { try model.recommend(query) }
     if format == .json {
       print(try Output.json(list))
       return
     }
     let who = user.map { model.users.contains(UserID($0)) ? "user \($0)" : "new user \($0) (folded in from --history)" }
-      ?? "a new user with \(Self.ids(history).count) history items"
+      ?? (features != nil ? "a new user with features \(features ?? "")" : "a new user with \(Self.ids(history).count) history items")
     print("\(kind): top \(list.count) for \(who)")
     print(Output.table(["rank", "item", "score"], list.enumerated().map { [String($0.offset + 1), label($0.element.item), Output.number(Double($0.element.score))] }))
   }

@@ -37,6 +37,8 @@ public struct SegmentPopularity: FeatureAwareRecommender {
   let counts: SparseRowMatrix
   /// Global counts scaled below 1, added to break ties.
   let tieBreak: [Float]
+  /// Each segment's key: its users' segment features, sorted and joined with `|`.
+  let segmentNames: [String]
   public var users: IDVocabulary<UserID> { index.users }
   public var items: IDVocabulary<ItemID> { index.items }
   public var seen: SparseRowMatrix { index.seen }
@@ -51,13 +53,10 @@ public struct SegmentPopularity: FeatureAwareRecommender {
     do { try c.validate() } catch { throw .invalidConfiguration(error) }
     guard let userFeatures = features.users else { throw .missingFeatures(model: kind, needs: "user features") }
     let data = try FeatureVocabulary.extended(data, users: userFeatures, items: nil)
-    let wanted = Set(c.segmentColumns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     var segmentIndex: [String: Int32] = [:]
     let segmentOfUser = (0..<data.users.count).map { u -> Int32 in
       guard let cells = userFeatures.features(of: data.users[u]) else { return -1 }
-      let key = cells.map { userFeatures.names[$0.0] }
-        .filter { name in wanted.contains(String(name.prefix { $0 != "=" }).lowercased()) }
-        .sorted().joined(separator: "|")
+      let key = segmentKey(cells.map { userFeatures.names[$0.0] }, columns: c.segmentColumns)
       guard !key.isEmpty else { return -1 }
       if let known = segmentIndex[key] { return known }
       segmentIndex[key] = Int32(segmentIndex.count)
@@ -77,17 +76,33 @@ public struct SegmentPopularity: FeatureAwareRecommender {
       rowCount: segmentIndex.count, columnCount: data.items.count, rows: rows, columns: columns,
       values: [Float](repeating: 1, count: rows.count))
     let top = max(global.max() ?? 1, 1)
+    var names = [String](repeating: "", count: segmentIndex.count)
+    for (key, index) in segmentIndex { names[Int(index)] = key }
     return SegmentPopularity(
       configuration: c, index: TrainingIndex(data), segmentOfUser: segmentOfUser, counts: counts,
-      tieBreak: global.map { $0 / (top + 1) })
+      tieBreak: global.map { $0 / (top + 1) }, segmentNames: names)
   }
+
+  /// The segment key of a list of encoded feature names: those of the segment columns, sorted.
+  static func segmentKey(_ names: [String], columns: String) -> String {
+    let wanted = Set(columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    return names.filter { name in wanted.contains(String(name.prefix { $0 != "=" }).lowercased()) }
+      .sorted().joined(separator: "|")
+  }
+
+  func segmentKey(_ names: [String]) -> String { Self.segmentKey(names, columns: configuration.segmentColumns) }
 
   public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
     var scores = tieBreak
-    guard let u = query.user.flatMap({ users.index(of: $0) }), segmentOfUser[u] >= 0 else {
+    let segment: Int
+    if let u = query.user.flatMap({ users.index(of: $0) }), segmentOfUser[u] >= 0 {
+      segment = Int(segmentOfUser[u])
+    } else if let named = segmentNames.firstIndex(of: segmentKey(query.features)) {
+      segment = named
+    } else {
       return scores
     }
-    let s = Int(segmentOfUser[u])
+    let s = segment
     for p in counts.range(ofRow: s) { scores[Int(counts.columns[p])] += counts.values[p] }
     return scores
   }

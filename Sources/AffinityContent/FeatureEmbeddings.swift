@@ -240,9 +240,9 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
       itemVectors: vectors, itemBiases: biases)
   }
 
-  /// `p_u`: the sum of the user's feature embeddings; for an id with no row, the intercept plus
-  /// the mean vector of `history`.
-  func userVector(user: Int?, history: [Int]) -> [Float] {
+  /// `p_u`: the sum of the user's feature embeddings; for an id with no row, the embeddings of
+  /// the request's `features` and the intercept, plus the mean vector of `history`.
+  func userVector(user: Int?, history: [Int], features: [String] = []) -> [Float] {
     let k = configuration.embeddingSize
     var p = [Float](repeating: 0, count: k)
     let rows = userSide.rows
@@ -253,8 +253,11 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
       }
       if seen.count(ofRow: u) > 0 || history.isEmpty { return p }
     } else {
-      let intercept = userSide.dimension - 1
-      for n in 0..<k { p[n] = userEmbeddings[intercept, n] }
+      // Request-time features (weighted as in training), plus the intercept.
+      let weight = configuration.userIdentity ? configuration.featureWeight : 1
+      for (a, w) in userSide.cells(named: features, weight: weight) {
+        for n in 0..<k { p[n] += w * userEmbeddings[a, n] }
+      }
     }
     guard !history.isEmpty else { return p }
     let scale = 1 / Float(history.count)
@@ -272,7 +275,8 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
 
   public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
     let u = query.user.flatMap { users.index(of: $0) }
-    return scores(forVector: userVector(user: u, history: query.history.compactMap { items.index(of: $0) }))
+    return scores(
+      forVector: userVector(user: u, history: query.history.compactMap { items.index(of: $0) }, features: query.features))
   }
 
   public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {

@@ -154,14 +154,14 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
   }
 
   /// `x_uᵀ M`: the user's weights over the item side (item features or items).
-  func userVector(user: Int?, history: [Int]) -> [Float] {
+  func userVector(user: Int?, history: [Int], features: [String] = []) -> [Float] {
     let di = parameters.columns
     var s = [Float](repeating: 0, count: di)
     if let userSide {
-      // A user without a row (not in any file) gets the intercept alone.
+      // A user without a row (in no file) gets the request's features, or the intercept alone.
       let cells: [(Int, Float)] =
         user.map { u in userSide.rows.range(ofRow: u).map { (Int(userSide.rows.columns[$0]), userSide.rows.values[$0]) } }
-        ?? [(userSide.dimension - 1, 1)]
+        ?? userSide.cells(named: features)
       for (a, xa) in cells { for b in 0..<di { s[b] += xa * parameters[a, b] } }
       return s
     }
@@ -187,7 +187,8 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
   public func scores(for query: RecommendationQuery) throws(QueryError) -> [Float] {
     let u = query.user.flatMap { users.index(of: $0) }
     let history = u.map { seen.range(ofRow: $0).map { Int(seen.columns[$0]) } } ?? []
-    return itemScores(userVector(user: u, history: history + query.history.compactMap { items.index(of: $0) }))
+    return itemScores(
+      userVector(user: u, history: history + query.history.compactMap { items.index(of: $0) }, features: query.features))
   }
 
   public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {

@@ -96,6 +96,14 @@ struct FeatureSide: Sendable, Codable, Equatable {
     self.names = names
   }
 
+  /// The (column, value) cells of request-time features given by name (unknown names are
+  /// skipped), plus the intercept.
+  func cells(named features: [String], weight: Float = 1) -> [(Int, Float)] {
+    var cells = features.compactMap { name in names.firstIndex(of: name).map { ($0, weight) } }
+    cells.append((dimension - 1, 1))
+    return cells
+  }
+
   /// `FᵀF + λI` as a dense `dimension × dimension` matrix in Double.
   func gram(regularization: Double) -> [Double] {
     let d = dimension

@@ -126,6 +126,22 @@ struct SideInformationTests {
     #expect(film.first?.item == "a3", "\(loss)")
   }
 
+  /// An id in no file, described by features in the request, is folded in at request time.
+  @Test func requestTimeFeaturesFoldInAStranger() throws {
+    let (data, side) = try Self.world()
+    let users = SideInformation(users: side.users)
+    let query = { (features: [String]) in RecommendationQuery(user: "stranger", count: 3, features: features) }
+    let ridge = try FeatureRidge.fit(data, features: users, configuration: .init(userRegularization: 1), options: FitOptions())
+    #expect(Set(try ridge.recommend(query(["gender=F"])).map(\.item)) == ["r0", "r1", "r2"])
+    #expect(Set(try ridge.recommend(query(["gender=M"])).map(\.item)) == ["a0", "a1", "a2"])
+    let segments = try SegmentPopularity.fit(data, features: users, configuration: .init(segmentColumns: "gender"), options: FitOptions())
+    #expect(Set(try segments.recommend(query(["gender=F", "age=25-34"])).map(\.item)) == ["r0", "r1", "r2"])
+    let embeddings = try FeatureEmbeddings.fit(
+      data, features: users, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 60, featureWeight: 1),
+      options: FitOptions(seed: 2))
+    #expect(Set(try embeddings.recommend(query(["gender=M"])).map(\.item)) == ["a0", "a1", "a2"])
+  }
+
   @Test func segmentPopularityAndContentModels() throws {
     let (data, side) = try Self.world()
     let segments = try SegmentPopularity.fit(data, features: side, configuration: .init(segmentColumns: "gender"), options: FitOptions())

@@ -61,11 +61,15 @@ public struct RecommendationQuery: Sendable, Equatable {
   public var allowing: Set<ItemID>
   /// Whether the user's training items and ``history`` are left out (the default).
   public var excludesHistory: Bool
+  /// Encoded features of a user the model has no features for (`gender=F`, `age=25-34`), for
+  /// the feature models to fold them in at request time; others ignore them.
+  public var features: [String]
 
   public init(
     user: UserID? = nil, history: [ItemID] = [], count: Int = 10, excluding: Set<ItemID> = [],
-    allowing: Set<ItemID> = [], excludesHistory: Bool = true
+    allowing: Set<ItemID> = [], excludesHistory: Bool = true, features: [String] = []
   ) {
+    self.features = features
     self.user = user
     self.history = history
     self.count = count
