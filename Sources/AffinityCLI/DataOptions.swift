@@ -82,6 +82,14 @@ struct FeatureOptions: ParsableArguments {
   var itemFeatureColumns: String?
   @Option(help: "Year columns as decade, year or both.")
   var years: FeatureEncoder.YearEncoding = .decade
+  @Option(help: "Dense item vectors (text or image embeddings): little-endian Float32, one row per line of --item-vector-ids.")
+  var itemVectors: String?
+  @Option(help: "Item ids of --item-vectors, one per line, in row order.")
+  var itemVectorIds: String?
+  @Option(help: "Dense user vectors: little-endian Float32, one row per line of --user-vector-ids.")
+  var userVectors: String?
+  @Option(help: "User ids of --user-vectors, one per line, in row order.")
+  var userVectorIds: String?
 
   func columns(_ text: String?) -> [String] {
     (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -90,13 +98,28 @@ struct FeatureOptions: ParsableArguments {
   func load() throws -> SideInformation {
     let reader = FeatureReader()
     var side = SideInformation()
-    if let userFeatures {
-      let table: FeatureTable<UserID> = try reader.read(userFeatures)
-      side.users = try FeatureEncoder(columns: columns(userFeatureColumns), years: years).encode(table)
+    func table<ID: ExternalID>(_ file: String?, vectors: String?, ids: String?, flag: String) throws -> FeatureTable<ID>? {
+      var table: FeatureTable<ID>? = try file.map { try reader.read($0) }
+      switch (vectors, ids) {
+      case (nil, nil): break
+      case (let vectors?, let ids?):
+        let dense: FeatureTable<ID> = try reader.readVectors(vectors, ids: ids)
+        table = try table.map { try $0.merged(with: dense) } ?? dense
+      default:
+        throw RuntimeError(message: "--\(flag)-vectors and --\(flag)-vector-ids go together; add the missing one")
+      }
+      return table
     }
-    if let itemFeatures {
-      let table: FeatureTable<ItemID> = try reader.read(itemFeatures)
-      side.items = try FeatureEncoder(columns: columns(itemFeatureColumns), years: years).encode(table)
+    // Named vector columns are always kept, whatever the column selection says.
+    func chosen(_ text: String?, vectors: String?) -> [String] {
+      let names = columns(text)
+      return names.isEmpty || vectors == nil ? names : names + ["embedding"]
+    }
+    if let users: FeatureTable<UserID> = try table(userFeatures, vectors: userVectors, ids: userVectorIds, flag: "user") {
+      side.users = try FeatureEncoder(columns: chosen(userFeatureColumns, vectors: userVectors), years: years).encode(users)
+    }
+    if let items: FeatureTable<ItemID> = try table(itemFeatures, vectors: itemVectors, ids: itemVectorIds, flag: "item") {
+      side.items = try FeatureEncoder(columns: chosen(itemFeatureColumns, vectors: itemVectors), years: years).encode(items)
     }
     return side
   }

@@ -28,7 +28,10 @@ struct TuneCommand: ParsableCommand {
   @Option(help: "Ranking cut-off.") var k: Int = 10
   @Option(help: "Ranking: validation rows with a value ≥ this are positives.") var positiveThreshold: Float?
   @Option(help: "Fraction of --train held out for validation.") var validationFraction: Double = 0.2
-  @Option(help: "Split used for validation: random or user-temporal.") var split: String = "random"
+  @Option(help: "Split used for validation: random, user-temporal, cold-users or cold-items.") var split: String = "random"
+  @Option(help: "Ranking: rank every item (all) or only the validation items (test-items, for cold items).")
+  var candidates: CandidateSet = .all
+  @OptionGroup var featureOptions: FeatureOptions
   @Option(help: "Seed.") var seed: UInt64 = 42
   @Option(help: "table or json.") var format: OutputFormat = .table
   @OptionGroup var read: ReadOptions
@@ -51,9 +54,10 @@ struct TuneCommand: ParsableCommand {
       }
       for combination in combinations { _ = try descriptor.configuration(with: combination) }
       guard let method = SplitMethod.named(split, testFraction: validationFraction) else {
-        throw ValidationError("--split must be random or user-temporal; got '\(split)'")
+        throw ValidationError("--split must be random, user-temporal, cold-users or cold-items; got '\(split)'")
       }
       let data = try method.split(try read.read(train), seed: seed &+ 1)
+      let features = try featureOptions.load()
       let metric = task == .rating ? "rmse" : "ndcg@\(k)"
       let bar = ProgressBar(enabled: format == .table)
       var results: [(parameters: [(String, String)], value: Double, seconds: Double)] = []
@@ -61,7 +65,7 @@ struct TuneCommand: ParsableCommand {
         bar.begin("\(n + 1)/\(combinations.count) " + combination.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         let experiment = Experiment(
           model: descriptor.name, parameters: combination, task: task, cutoff: k,
-          positiveThreshold: positiveThreshold, seed: seed)
+          positiveThreshold: positiveThreshold, seed: seed, features: features, candidates: candidates)
         let report = try experiment.run(on: data, progress: bar.callback).report
         let value = report.metrics[metric] ?? .nan
         bar.finish("\(metric) \(Output.number(value))")

@@ -83,6 +83,35 @@ struct SideInformationTests {
     #expect(try names(.both) == ["release_year=1990s", "release_year=1993"])
   }
 
+  @Test func float32VectorFilesAreReadAndMergedWithOtherFeatures() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-vectors-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let vectors = directory.appendingPathComponent("items.f32").path
+    let ids = directory.appendingPathComponent("items.ids").path
+    let values: [Float] = [1, 0, 0.5, 0, 2, 0]  // two ids × three dimensions
+    var bytes = Data()
+    for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+    try bytes.write(to: URL(fileURLWithPath: vectors))
+    try "a3\nr3\n".write(toFile: ids, atomically: true, encoding: .utf8)
+    let reader = FeatureReader()
+    let dense: FeatureTable<ItemID> = try reader.readVectors(vectors, ids: ids)
+    #expect(dense.value(of: "r3", in: "embedding") == .vector([0, 2, 0]))
+    let genres = try FeatureTable<ItemID>(
+      ids: IDVocabulary(["a3", "x"]), columns: [.init(name: "genres", kind: .multiLabel, values: [.labels(["Action"]), .labels(["Drama"])])],
+      source: "g")
+    let merged = try genres.merged(with: dense)
+    #expect(merged.ids.ids == ["a3", "x", "r3"])
+    #expect(merged.value(of: "x", in: "embedding") == .missing)
+    #expect(merged.value(of: "r3", in: "genres") == .missing)
+    let encoded = try FeatureEncoder().encode(merged)
+    let a3 = try #require(encoded.features(of: "a3"))
+    let norm = a3.filter { encoded.names[$0.0].hasPrefix("embedding[") }.reduce(Float(0)) { $0 + $1.1 * $1.1 }
+    #expect(abs(norm - 1) < 1e-6, "vectors are L2-normalised")
+    try "a3\nr3\nz9\nz10\n".write(toFile: ids, atomically: true, encoding: .utf8)  // 6 floats for 4 ids
+    #expect(throws: DataError.self) { let _: FeatureTable<ItemID> = try reader.readVectors(vectors, ids: ids) }
+  }
+
   @Test func inductiveModelRecommendsForColdUsersAndColdItems() throws {
     let (data, side) = try Self.world()
     let coldUsers = try FeatureRidge.fit(

@@ -231,3 +231,77 @@ public struct FeatureReader: Sendable {
     return try FeatureTable(ids: ids, columns: columns, source: text.path)
   }
 }
+
+extension FeatureReader {
+  /// Dense vectors (text or image embeddings) from a little-endian `Float32` file of
+  /// `ids × dimension` values and a text file with one id per line, in the same order: the
+  /// multimodal input. The dimension follows from the file sizes.
+  public func readVectors<ID: ExternalID>(
+    _ vectorPath: String, ids idPath: String, column: String = "embedding", as: ID.Type = ID.self
+  ) throws(DataError) -> FeatureTable<ID> {
+    let idText: String
+    let bytes: Data
+    do {
+      idText = try String(contentsOfFile: idPath, encoding: .utf8)
+      bytes = try Data(contentsOf: URL(fileURLWithPath: vectorPath))
+    } catch {
+      throw .unreadable(file: "\(vectorPath) / \(idPath)", reason: error.localizedDescription)
+    }
+    let lines = idText.split(separator: "\n", omittingEmptySubsequences: false).map {
+      $0.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    let idLines = lines.last == "" ? Array(lines.dropLast()) : lines
+    guard !idLines.isEmpty else { throw .empty(source: idPath) }
+    let floats = bytes.count / 4
+    guard bytes.count % 4 == 0, floats % idLines.count == 0, floats > 0 else {
+      throw .invalidValue(
+        SourceLocation(file: vectorPath, field: "file size"), value: "\(bytes.count) bytes",
+        expected: "4 × dimension × \(idLines.count) bytes: one little-endian Float32 row per line of \(idPath)")
+    }
+    let dimension = floats / idLines.count
+    var ids = IDVocabulary<ID>()
+    var values: [FeatureValue] = []
+    values.reserveCapacity(idLines.count)
+    for (n, line) in idLines.enumerated() {
+      let before = ids.count
+      ids.insert(ID(line))
+      guard !line.isEmpty, ids.count > before else {
+        throw .invalidValue(
+          SourceLocation(file: idPath, line: n + 1, field: "id"), value: line,
+          expected: "a non-empty id not seen on an earlier line")
+      }
+      var vector = [Float](repeating: 0, count: dimension)
+      for k in 0..<dimension {
+        let offset = (n * dimension + k) * 4
+        let bits = UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
+          | UInt32(bytes[offset + 3]) << 24
+        let value = Float(bitPattern: bits)
+        guard value.isFinite else {
+          throw .invalidValue(
+            SourceLocation(file: vectorPath, line: n + 1, field: "\(column)[\(k)]"), value: "\(value)",
+            expected: "a finite Float32 (row = the id's line in \(idPath))")
+        }
+        vector[k] = value
+      }
+      values.append(.vector(vector))
+    }
+    return try FeatureTable(ids: ids, columns: [.init(name: column, kind: .vector, values: values)], source: vectorPath)
+  }
+}
+
+extension FeatureTable {
+  /// The columns of both tables over the union of their ids (missing where a table lacks an id);
+  /// `other`'s columns come after this table's.
+  public func merged(with other: FeatureTable<ID>) throws(DataError) -> FeatureTable<ID> {
+    var ids = self.ids
+    for id in other.ids.ids { ids.insert(id) }
+    func spread(_ table: FeatureTable<ID>) -> [Column] {
+      table.columns.map { column in
+        Column(
+          name: column.name, kind: column.kind,
+          values: ids.ids.map { id in table.ids.index(of: id).map { column.values[$0] } ?? .missing })
+      }
+    }
+    return try FeatureTable(ids: ids, columns: spread(self) + spread(other), source: "\(source) + \(other.source)")
+  }
+}
