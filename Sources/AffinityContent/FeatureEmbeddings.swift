@@ -17,7 +17,7 @@ import Foundation
 ///   per row; memory O((feature count) · k).
 ///
 /// Kula. "Metadata Embeddings for User and Item Cold-start Recommendations." CBRecSys 2015.
-public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
+public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Explainable {
   public enum Loss: String, Sendable, Codable, Hashable, CaseIterable {
     case warp
     case bpr
@@ -281,5 +281,27 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable {
 
   public func scores(forHistory history: [ItemID]) throws(QueryError) -> [Float] {
     scores(forVector: userVector(user: nil, history: history.compactMap { items.index(of: $0) }))
+  }
+
+  /// The user's features (identity included) that contributed most: `w_a · e_aᵀ q_i` for each
+  /// of the user's features `a`, plus the item's bias.
+  public func explanation(of item: ItemID, for query: RecommendationQuery) throws(QueryError) -> Explanation {
+    guard let j = items.index(of: item) else { throw .unknownItem(item) }
+    let k = configuration.embeddingSize
+    var contributions: [Explanation.Contribution] = [.init(source: "(item bias)", weight: itemBiases[j])]
+    let rows = userSide.rows
+    let cells: [(Int, Float)]
+    if let u = query.user.flatMap({ users.index(of: $0) }) {
+      cells = rows.range(ofRow: u).map { (Int(rows.columns[$0]), rows.values[$0]) }
+    } else {
+      cells = userSide.cells(named: query.features, weight: configuration.userIdentity ? configuration.featureWeight : 1)
+    }
+    for (a, w) in cells {
+      var dot: Float = 0
+      for n in 0..<k { dot += userEmbeddings[a, n] * itemVectors[j, n] }
+      contributions.append(.init(source: userSide.names[a], weight: w * dot))
+    }
+    contributions.sort { abs($0.weight) > abs($1.weight) }
+    return Explanation(item: item, score: contributions.reduce(0) { $0 + $1.weight }, contributions: contributions)
   }
 }

@@ -169,6 +169,11 @@ struct SideInformationTests {
       data, features: users, configuration: .init(embeddingSize: 8, learningRate: 0.1, epochs: 60, featureWeight: 1),
       options: FitOptions(seed: 2))
     #expect(Set(try embeddings.recommend(query(["gender=M"])).map(\.item)) == ["a0", "a1", "a2"])
+    let why = try embeddings.explanation(of: "a0", for: query(["gender=M"]))
+    let scores = try embeddings.scores(for: query(["gender=M"]))
+    let a0 = try #require(embeddings.items.index(of: "a0"))
+    #expect(abs(why.score - scores[a0]) < 1e-4, "contributions add up to the score")
+    #expect(why.contributions.contains { $0.source == "gender=M" })
   }
 
   @Test func segmentPopularityAndContentModels() throws {
