@@ -28,6 +28,7 @@ let package = Package(
     .library(name: "AffinityNeighbors", targets: ["AffinityNeighbors"]),
     .library(name: "AffinityContent", targets: ["AffinityContent"]),
     .library(name: "AffinityCTR", targets: ["AffinityCTR"]),
+    .library(name: "AffinityOffPolicy", targets: ["AffinityOffPolicy"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .executable(name: "affinity", targets: ["affinity"]),
@@ -55,6 +56,9 @@ let package = Package(
       name: "AffinityCTR", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
     .target(
+      name: "AffinityOffPolicy", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
       name: "AffinityCatalog",
       dependencies: [
         "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors", "AffinityContent",
@@ -68,7 +72,7 @@ let package = Package(
     .target(
       name: "AffinityCLI",
       dependencies: [
-        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR",
+        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -102,6 +106,9 @@ let package = Package(
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCTRTests", dependencies: ["AffinityCTR", "AffinityCore", "AffinityLinalg", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityOffPolicyTests", dependencies: ["AffinityOffPolicy", "AffinityCore", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCLITests",
