@@ -29,6 +29,7 @@ let package = Package(
     .library(name: "AffinityContent", targets: ["AffinityContent"]),
     .library(name: "AffinityCTR", targets: ["AffinityCTR"]),
     .library(name: "AffinityOffPolicy", targets: ["AffinityOffPolicy"]),
+    .library(name: "AffinityBandits", targets: ["AffinityBandits"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .executable(name: "affinity", targets: ["affinity"]),
@@ -59,6 +60,9 @@ let package = Package(
       name: "AffinityOffPolicy", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
     .target(
+      name: "AffinityBandits", dependencies: ["AffinityCore", "AffinityLinalg"],
+      swiftSettings: swiftSettings),
+    .target(
       name: "AffinityCatalog",
       dependencies: [
         "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors", "AffinityContent",
@@ -72,7 +76,7 @@ let package = Package(
     .target(
       name: "AffinityCLI",
       dependencies: [
-        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy",
+        "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy", "AffinityBandits",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -106,6 +110,9 @@ let package = Package(
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCTRTests", dependencies: ["AffinityCTR", "AffinityCore", "AffinityLinalg", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityBanditsTests", dependencies: ["AffinityBandits", "AffinityCore", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityOffPolicyTests", dependencies: ["AffinityOffPolicy", "AffinityCore", "AffinityTestSupport"],

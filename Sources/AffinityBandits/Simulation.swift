@@ -1,0 +1,206 @@
+public import AffinityCore
+import AffinityLinalg
+import Foundation
+
+/// A bandit environment: each round draws a context; an arm earns a reward.
+public protocol BanditEnvironment: Sendable {
+  var armCount: Int { get }
+  var contextDimension: Int { get }
+  var name: String { get }
+  /// The round's user (an index the environment understands) and context.
+  func draw(_ generator: inout SeededGenerator) -> (user: Int, context: [Double])
+  func reward(user: Int, arm: Int) -> Double
+  /// The best fixed arm's expected reward per round (the regret baseline).
+  var bestFixedArmValue: Double { get }
+}
+
+/// The rating simulator of the MovieLens bandit literature: the arms are the `arms` most-rated
+/// items; each round a user is drawn uniformly; the reward is 1 iff that user rated the arm
+/// `≥ threshold` (unrated counts as 0). The context is the user's encoded features (one-hot
+/// gender, age bucket, occupation, …) plus a constant 1, or just the constant without features.
+public struct RatingSimulator: BanditEnvironment {
+  public let name: String
+  public let armItems: [ItemID]
+  public let userIDs: [UserID]
+  /// `users × arms`, 1 = liked.
+  let liked: [UInt8]
+  let contexts: [[Double]]
+  public var armCount: Int { armItems.count }
+  public var contextDimension: Int { contexts.first?.count ?? 1 }
+
+  public init(
+    _ data: InteractionData, arms: Int = 20, threshold: Float = 4, userFeatures: EncodedFeatures<UserID>? = nil,
+    name: String = "movielens"
+  ) {
+    self.name = name
+    var counts = [Int](repeating: 0, count: data.items.count)
+    for i in data.itemIndices { counts[Int(i)] += 1 }
+    let top = counts.indices.sorted { counts[$0] > counts[$1] || (counts[$0] == counts[$1] && $0 < $1) }.prefix(arms)
+    armItems = top.map { data.items[$0] }
+    let armOf = Dictionary(uniqueKeysWithValues: top.enumerated().map { ($0.element, $0.offset) })
+    userIDs = data.users.ids
+    var liked = [UInt8](repeating: 0, count: data.users.count * top.count)
+    for k in 0..<data.count where data.values[k] >= threshold {
+      if let arm = armOf[Int(data.itemIndices[k])] { liked[Int(data.userIndices[k]) * top.count + arm] = 1 }
+    }
+    self.liked = liked
+    let width = (userFeatures?.featureCount ?? 0) + 1
+    contexts = data.users.ids.map { id in
+      var x = [Double](repeating: 0, count: width)
+      for (f, v) in userFeatures?.features(of: id) ?? [] { x[f] = Double(v) }
+      x[width - 1] = 1
+      return x
+    }
+  }
+
+  public func draw(_ generator: inout SeededGenerator) -> (user: Int, context: [Double]) {
+    let u = generator.nextInt(below: userIDs.count)
+    return (u, contexts[u])
+  }
+
+  public func reward(user: Int, arm: Int) -> Double { Double(liked[user * armItems.count + arm]) }
+
+  public var bestFixedArmValue: Double {
+    (0..<armCount).map { arm in
+      Double((0..<userIDs.count).reduce(0) { $0 + Int(liked[$1 * armCount + arm]) }) / Double(max(userIDs.count, 1))
+    }.max() ?? 0
+  }
+}
+
+/// The outcome of one policy over several seeds.
+public struct SimulationResult: Sendable, Codable {
+  public var policy: String
+  public var rounds: Int
+  public var seeds: Int
+  /// Cumulative reward per round, averaged over seeds.
+  public var meanReward: Double
+  /// 95 % t-interval of the per-seed mean rewards.
+  public var ciLow: Double
+  public var ciHigh: Double
+  /// `rounds · (best fixed arm value − meanReward)`.
+  public var regret: Double
+  public var bestFixedArm: Double
+  /// The running cumulative reward per round at evenly spaced checkpoints, averaged over seeds.
+  public var curve: [Double]
+  public var seconds: Double
+
+  enum CodingKeys: String, CodingKey {
+    case policy, rounds, seeds, regret, curve, seconds
+    case meanReward = "mean_reward"
+    case ciLow = "ci_low"
+    case ciHigh = "ci_high"
+    case bestFixedArm = "best_fixed_arm"
+  }
+}
+
+public enum BanditSimulation {
+  /// Runs a fresh policy from `makePolicy` for `rounds` rounds on each seed. Within a seed every
+  /// policy sees the same sequence of users (the environment draws from its own stream).
+  public static func run(
+    _ makePolicy: () -> any BanditPolicy, on environment: any BanditEnvironment, rounds: Int, seeds: [UInt64],
+    checkpoints: Int = 100
+  ) -> SimulationResult {
+    let start = Date()
+    var perSeed: [Double] = []
+    var curve = [Double](repeating: 0, count: checkpoints)
+    var name = ""
+    for seed in seeds {
+      var policy = makePolicy()
+      name = policy.name
+      var users = SeededGenerator(seed: seed, stream: 91)
+      var choices = SeededGenerator(seed: seed, stream: 92)
+      var total = 0.0
+      var next = 0
+      for t in 0..<rounds {
+        let (user, context) = environment.draw(&users)
+        let choice = policy.decide(context: context, generator: &choices)
+        let reward = environment.reward(user: user, arm: choice.arm)
+        policy.update(arm: choice.arm, context: context, reward: reward)
+        total += reward
+        while next < checkpoints && (t + 1) * checkpoints >= (next + 1) * rounds {
+          curve[next] += total / Double(t + 1) / Double(seeds.count)
+          next += 1
+        }
+      }
+      perSeed.append(total / Double(max(rounds, 1)))
+    }
+    let mean = perSeed.reduce(0, +) / Double(max(perSeed.count, 1))
+    let variance = perSeed.count > 1
+      ? perSeed.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(perSeed.count - 1) : 0
+    let half = studentT975(degrees: perSeed.count - 1) * (variance / Double(max(perSeed.count, 1))).squareRoot()
+    let best = environment.bestFixedArmValue
+    return SimulationResult(
+      policy: name, rounds: rounds, seeds: seeds.count, meanReward: mean, ciLow: mean - half, ciHigh: mean + half,
+      regret: Double(rounds) * (best - mean), bestFixedArm: best, curve: curve, seconds: Date().timeIntervalSince(start))
+  }
+
+  /// The 97.5 % quantile of Student's t (exact table to 30 degrees of freedom, then normal).
+  static func studentT975(degrees: Int) -> Double {
+    let table: [Double] = [
+      12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+      2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ]
+    guard degrees >= 1 else { return 0 }
+    return degrees <= table.count ? table[degrees - 1] : 1.96
+  }
+
+  /// An SVG line chart of running mean reward over rounds, one line per result.
+  public static func svg(_ results: [SimulationResult], title: String) -> String {
+    let width = 720.0
+    let height = 420.0
+    let left = 60.0
+    let right = 170.0
+    let top = 40.0
+    let bottom = 50.0
+    let values = results.flatMap(\.curve) + results.map(\.bestFixedArm)
+    let low = max(0, (values.min() ?? 0) - 0.02)
+    let high = (values.max() ?? 1) + 0.02
+    func x(_ fraction: Double) -> Double { left + fraction * (width - left - right) }
+    func y(_ v: Double) -> Double { top + (high - v) / max(high - low, 1e-9) * (height - top - bottom) }
+    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    var svg = """
+      <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
+      <rect width="100%" height="100%" fill="white"/>
+      <text x="\(left)" y="22" font-size="15">\(escape(title))</text>
+      <line x1="\(left)" y1="\(y(low))" x2="\(x(1))" y2="\(y(low))" stroke="#333"/>
+      <line x1="\(left)" y1="\(y(low))" x2="\(left)" y2="\(y(high))" stroke="#333"/>
+      <text x="\(x(0.5))" y="\(height - 12)" text-anchor="middle">round (of \(results.first?.rounds ?? 0))</text>
+      <text x="16" y="\(y((low + high) / 2))" transform="rotate(-90 16 \(y((low + high) / 2)))" text-anchor="middle">mean reward so far</text>
+
+      """
+    for tick in 0...4 {
+      let v = low + (high - low) * Double(tick) / 4
+      svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(String(format: "%.3f", v))</text>\n"
+      svg += "<line x1=\"\(left)\" y1=\"\(y(v))\" x2=\"\(x(1))\" y2=\"\(y(v))\" stroke=\"#eee\"/>\n"
+    }
+    if let best = results.first?.bestFixedArm {
+      svg += "<line x1=\"\(left)\" y1=\"\(y(best))\" x2=\"\(x(1))\" y2=\"\(y(best))\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n"
+      svg += "<text x=\"\(x(1) + 6)\" y=\"\(y(best) + 4)\" fill=\"#666\">best fixed arm</text>\n"
+    }
+    for (n, result) in results.enumerated() {
+      let colour = colours[n % colours.count]
+      let points = result.curve.enumerated().map { k, v in
+        String(format: "%.1f,%.1f", x(Double(k + 1) / Double(result.curve.count)), y(v))
+      }.joined(separator: " ")
+      svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points)\"/>\n"
+      svg += "<text x=\"\(x(1) + 6)\" y=\"\(top + 16 * Double(n + 2))\" fill=\"\(colour)\">\(escape(result.policy)) \(String(format: "%.3f", result.meanReward))</text>\n"
+    }
+    return svg + "</svg>\n"
+  }
+
+  static func escape(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+      .replacingOccurrences(of: ">", with: "&gt;")
+  }
+}
+
+/// The uniformly random policy, the floor of every simulation.
+public struct RandomPolicy: BanditPolicy, Codable {
+  public var name: String { "random" }
+  public let armCount: Int
+  public init(arms: Int) { armCount = arms }
+  public func decide(context: [Double], generator: inout SeededGenerator) -> BanditChoice {
+    BanditChoice(arm: generator.nextInt(below: armCount), propensity: 1 / Double(armCount))
+  }
+  public mutating func update(arm: Int, context: [Double], reward: Double) {}
+}
