@@ -43,9 +43,6 @@ public struct SegmentPopularity: FeatureAwareRecommender {
   public var items: IDVocabulary<ItemID> { index.items }
   public var seen: SparseRowMatrix { index.seen }
 
-  public static func fit(_ data: InteractionData, configuration: Configuration, options: FitOptions) throws(FitError) -> Self {
-    try fit(data, features: .none, configuration: configuration, options: options)
-  }
 
   public static func fit(
     _ data: InteractionData, features: SideInformation, configuration c: Configuration, options: FitOptions
@@ -131,9 +128,6 @@ public struct ContentBased: FeatureAwareRecommender, ColdStartCapable, Explainab
   public var items: IDVocabulary<ItemID> { index.items }
   public var seen: SparseRowMatrix { index.seen }
 
-  public static func fit(_ data: InteractionData, configuration: Configuration, options: FitOptions) throws(FitError) -> Self {
-    try fit(data, features: .none, configuration: configuration, options: options)
-  }
 
   public static func fit(
     _ data: InteractionData, features: SideInformation, configuration c: Configuration, options: FitOptions

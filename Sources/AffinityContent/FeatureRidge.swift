@@ -81,11 +81,6 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
   public var items: IDVocabulary<ItemID> { index.items }
   public var seen: SparseRowMatrix { index.seen }
 
-  public static func fit(
-    _ data: InteractionData, configuration: Configuration, options: FitOptions
-  ) throws(FitError) -> FeatureRidge {
-    try fit(data, features: .none, configuration: configuration, options: options)
-  }
 
   public static func fit(
     _ data: InteractionData, features: SideInformation, configuration c: Configuration, options: FitOptions

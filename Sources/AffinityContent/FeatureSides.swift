@@ -8,6 +8,13 @@ public protocol FeatureAwareRecommender: Recommender {
   ) throws(FitError) -> Self
 }
 
+extension FeatureAwareRecommender {
+  /// Without features: models that need them throw ``FitError/missingFeatures(model:needs:)``.
+  public static func fit(_ data: InteractionData, configuration: Configuration, options: FitOptions) throws(FitError) -> Self {
+    try fit(data, features: .none, configuration: configuration, options: options)
+  }
+}
+
 /// One side (users or items) of a feature model: sparse feature rows for every id in the
 /// model's vocabulary, with a constant intercept feature appended.
 struct FeatureSide: Sendable, Codable, Equatable {
