@@ -50,7 +50,7 @@ public struct CTRFeaturizer: Sendable {
   /// Encodes the given feature tables with ``FeatureEncoder`` (all usable columns when a
   /// column list is empty); throws when a named column is missing.
   public init(
-    userTable: FeatureTable<UserID>? = nil, userColumns: [String] = [], itemTable: FeatureTable<ItemID>? = nil,
+    userTable: FeatureTable<UserID>?, userColumns: [String] = [], itemTable: FeatureTable<ItemID>?,
     itemColumns: [String] = [], positiveThreshold: Float = 4
   ) throws(DataError) {
     let users = try userTable.map { table throws(DataError) in try FeatureEncoder(columns: userColumns).encode(table) }
