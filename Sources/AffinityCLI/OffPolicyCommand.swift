@@ -1,4 +1,5 @@
 import AffinityCore
+import AffinityLinalg
 import AffinityOffPolicy
 import ArgumentParser
 import Foundation
@@ -78,20 +79,30 @@ struct OffPolicyCommand: ParsableCommand {
         log: data, policy: policy, model: predictions, truth: truth, bootstrapSamples: bootstrap, seed: seed)
       var resampling: Resampling?
       if let resamples, let truth, resamples > 0 {
-        var errors: [String: [Double]] = [:]
-        var generator = SeededGenerator(seed: seed, stream: 81)
-        for run in 0..<resamples {
-          let indices = (0..<data.rounds).map { _ in generator.nextInt(below: data.rounds) }
-          let sample = data.resampled(indices)
-          let samplePolicy = policy.resampled(indices)
-          // A file of predictions belongs to the full log; a logistic model is refitted per resample.
-          let sampleModel = rewardModel == "logistic" ? try model(for: sample, seed: seed &+ UInt64(run)) : predictions?.resampled(indices)
-          for estimator in OffPolicyEstimator.allCases {
-            if let value = estimator.estimate(log: sample, policy: samplePolicy, model: sampleModel) {
-              errors[estimator.rawValue, default: []].append(abs(value - truth) / abs(truth))
+        // Each resample has its own random stream, so the runs go to both cores and the result
+        // does not depend on how many run at once.
+        let outcomes = Parallel.mapChunks(count: resamples, chunkCount: resamples, minimumParallelCount: 2) {
+          range, _ -> [Result<[String: Double], any Error>] in
+          range.map { run in Result { () throws -> [String: Double] in
+            var generator = SeededGenerator(seed: seed, stream: 1_000 + UInt64(run))
+            let indices = (0..<data.rounds).map { _ in generator.nextInt(below: data.rounds) }
+            let sample = data.resampled(indices)
+            let samplePolicy = policy.resampled(indices)
+            // A file of predictions belongs to the full log; a logistic model is refitted per resample.
+            let sampleModel = rewardModel == "logistic"
+              ? try model(for: sample, seed: seed &+ UInt64(run)) : predictions?.resampled(indices)
+            var errors: [String: Double] = [:]
+            for estimator in OffPolicyEstimator.allCases {
+              if let value = estimator.estimate(log: sample, policy: samplePolicy, model: sampleModel) {
+                errors[estimator.rawValue] = abs(value - truth) / abs(truth)
+              }
             }
-          }
-        }
+            return errors
+          } }
+        }.flatMap { $0 }
+        let runs = try outcomes.map { try $0.get() }
+        var errors: [String: [Double]] = [:]
+        for run in runs { for (name, error) in run { errors[name, default: []].append(error) } }
         resampling = Resampling(
           resamples: resamples, relativeError: errors.mapValues { $0.reduce(0, +) / Double($0.count) },
           relativeErrorStd: errors.mapValues { values in
