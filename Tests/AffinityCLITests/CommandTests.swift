@@ -55,4 +55,25 @@ struct CommandTests {
       #expect(AffinityCommand.message(for: error).hasPrefix("--split must be one of random, user-temporal"))
     }
   }
+
+  /// The first message a user sees for a bad command line.
+  static func message(_ arguments: [String]) -> String? {
+    do {
+      var command = try AffinityCommand.parseAsRoot(arguments)
+      try command.validate()
+      return nil
+    } catch {
+      return AffinityCommand.message(for: error)
+    }
+  }
+
+  @Test func newCommandsCheckTheirArgumentsBeforeReadingData() {
+    #expect(Self.message(["ctr", "--train", "a", "--test", "b", "--model", "svd"])?.contains("lr, poly2, fm") == true)
+    #expect(Self.message(["ope", "--log", "x.csv", "--evaluation-policy", "uniform", "--resamples", "10"])
+      == "--resamples needs --truth to compute relative errors")
+    #expect(Self.message(["ope", "--log", "x.csv", "--evaluation-policy", "uniform", "--folds", "0"]) == "--folds must be ≥ 1; got 0")
+    #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--environment", "casino"])
+      == "--environment must be movielens; got 'casino'")
+    #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--rounds", "0"]) == "--rounds, --seeds and --arms must be ≥ 1")
+  }
 }
