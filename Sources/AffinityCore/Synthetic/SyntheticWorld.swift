@@ -240,3 +240,27 @@ struct AliasTable: Sendable {
     return rng.nextUniform() < probability[column] ? column : alias[column]
   }
 }
+
+extension SyntheticWorld {
+  /// The users' demographics as a feature table: gender, age, occupation.
+  public func userFeatureTable() throws(DataError) -> FeatureTable<UserID> {
+    try FeatureTable<UserID>(
+      ids: IDVocabulary(users.map(\.id)),
+      columns: [
+        .init(name: "gender", kind: .categorical, values: users.map { .category($0.gender) }),
+        .init(name: "age", kind: .numeric, values: users.map { .number(Double($0.age)) }),
+        .init(name: "occupation", kind: .categorical, values: users.map { .category($0.occupation) }),
+      ], source: "synthetic users")
+  }
+
+  /// The items' metadata as a feature table: genres, release year, title.
+  public func itemFeatureTable() throws(DataError) -> FeatureTable<ItemID> {
+    try FeatureTable<ItemID>(
+      ids: IDVocabulary(items.map(\.id)),
+      columns: [
+        .init(name: "genres", kind: .multiLabel, values: items.map { .labels($0.genres) }),
+        .init(name: "year", kind: .numeric, values: items.map { .number(Double($0.year)) }),
+        .init(name: "title", kind: .text, values: items.map { .text($0.title) }),
+      ], source: "synthetic items")
+  }
+}
