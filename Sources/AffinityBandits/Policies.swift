@@ -244,3 +244,114 @@ enum Sampling {
     return x / max(x + y, .leastNonzeroMagnitude)
   }
 }
+
+/// Softmax (Boltzmann) exploration: arm `a` with probability ∝ `exp(mean_a / τ)`; exact propensities.
+public struct Softmax: BanditPolicy, Codable {
+  public var name: String { "softmax" }
+  public let armCount: Int
+  public var temperature: Double
+  var statistics: ArmStatistics
+
+  public init(arms: Int, temperature: Double = 0.1) {
+    armCount = arms
+    self.temperature = max(temperature, 1e-9)
+    statistics = ArmStatistics(arms: arms)
+  }
+
+  func probabilities() -> [Double] {
+    let scores = (0..<armCount).map { statistics.mean($0) / temperature }
+    let top = scores.max() ?? 0
+    let weights = scores.map { Foundation.exp($0 - top) }
+    let total = weights.reduce(0, +)
+    return weights.map { $0 / total }
+  }
+
+  public func decide(context: [Double], generator: inout SeededGenerator) -> BanditChoice {
+    let p = probabilities()
+    var u = generator.nextUniform()
+    for arm in 0..<armCount {
+      u -= p[arm]
+      if u < 0 { return BanditChoice(arm: arm, propensity: p[arm]) }
+    }
+    return BanditChoice(arm: armCount - 1, propensity: p[armCount - 1])
+  }
+
+  public mutating func update(arm: Int, context: [Double], reward: Double) { statistics.add(arm, reward) }
+}
+
+/// KL-UCB for rewards in [0, 1] (Garivier & Cappé 2011): the largest `q` with
+/// `n_a · KL(mean_a, q) ≤ log t + c log log t`, found by bisection.
+public struct KLUCB: BanditPolicy, Codable {
+  public var name: String { "kl-ucb" }
+  public let armCount: Int
+  public var c: Double
+  var statistics: ArmStatistics
+
+  public init(arms: Int, c: Double = 0) {
+    armCount = arms
+    self.c = c
+    statistics = ArmStatistics(arms: arms)
+  }
+
+  static func kl(_ p: Double, _ q: Double) -> Double {
+    let p = min(max(p, 1e-12), 1 - 1e-12)
+    let q = min(max(q, 1e-12), 1 - 1e-12)
+    return p * Foundation.log(p / q) + (1 - p) * Foundation.log((1 - p) / (1 - q))
+  }
+
+  func index(_ arm: Int) -> Double {
+    let n = statistics.pulls[arm]
+    guard n > 0 else { return .infinity }
+    let t = max(statistics.total, 2)
+    let bound = (Foundation.log(t) + c * Foundation.log(max(Foundation.log(t), 1))) / n
+    let mean = statistics.mean(arm)
+    var low = mean
+    var high = 1.0
+    for _ in 0..<32 {
+      let mid = (low + high) / 2
+      if Self.kl(mean, mid) > bound { high = mid } else { low = mid }
+    }
+    return low
+  }
+
+  public func decide(context: [Double], generator: inout SeededGenerator) -> BanditChoice {
+    let best = ArmStatistics.best(armCount) { index($0) }
+    return BanditChoice(arm: best[generator.nextInt(below: best.count)], propensity: 1 / Double(best.count))
+  }
+
+  public mutating func update(arm: Int, context: [Double], reward: Double) { statistics.add(arm, reward) }
+}
+
+/// Linear Thompson sampling (Agrawal & Goyal 2013), the textbook form: per arm an independent
+/// draw `θ̃_a ~ N(A_a⁻¹ b_a, v² A_a⁻¹)`, play the best `θ̃_aᵀx`.
+public struct LinearThompsonSampling: BanditPolicy, Codable {
+  public var name: String { "lin-ts" }
+  public var armCount: Int { ucb.armCount }
+  public var scale: Double
+  var ucb: LinUCB
+
+  public init(arms: Int, dimension: Int, scale: Double = 0.1, regularization: Double = 1) {
+    self.scale = scale
+    ucb = LinUCB(arms: arms, dimension: dimension, alpha: 0, regularization: regularization)
+  }
+
+  public func decide(context x: [Double], generator: inout SeededGenerator) -> BanditChoice {
+    let d = ucb.dimension
+    let best = ArmStatistics.best(armCount) { arm in
+      let inverse = ucb.inverses[arm]
+      // θ = A⁻¹ b; a draw adds v · L z with L Lᵀ = A⁻¹.
+      var theta = [Double](repeating: 0, count: d)
+      for i in 0..<d { for j in 0..<d { theta[i] += inverse[i * d + j] * ucb.responses[arm][j] } }
+      if let l = DenseSPD.cholesky(inverse, n: d) {
+        let z = (0..<d).map { _ in generator.nextGaussian() }
+        for i in 0..<d { for j in 0...i { theta[i] += scale * l[i * d + j] * z[j] } }
+      }
+      return (0..<d).reduce(0.0) { $0 + theta[$1] * x[$1] }
+    }
+    return BanditChoice(arm: best.first ?? 0, propensity: .nan)
+  }
+
+  public mutating func update(arm: Int, context: [Double], reward: Double) {
+    ucb.update(arm: arm, context: context, reward: reward)
+  }
+}

@@ -28,7 +28,8 @@ struct BanditTests {
     #expect(abs(random.meanReward - (0.1 + 0.5 + 0.8) / 3) < 0.04)
     let policies: [() -> any BanditPolicy] = [
       { EpsilonGreedy(arms: 3, epsilon: 0.1) }, { UCB1(arms: 3) }, { ThompsonSampling(arms: 3) },
-      { LinUCB(arms: 3, dimension: 1, alpha: 0.5) },
+      { LinUCB(arms: 3, dimension: 1, alpha: 0.5) }, { KLUCB(arms: 3) }, { Softmax(arms: 3, temperature: 0.1) },
+      { LinearThompsonSampling(arms: 3, dimension: 1) },
     ]
     for make in policies {
       let result = BanditSimulation.run(make, on: world, rounds: 3_000, seeds: [1, 2])
@@ -50,6 +51,11 @@ struct BanditTests {
     let thompson = ThompsonSampling(arms: 2, propensitySamples: 2_000)
     let draw = thompson.decide(context: [], generator: &generator)
     #expect(abs(draw.propensity - 0.5) < 0.05, "two identical priors: each arm about half the time")
+    var softmax = Softmax(arms: 2, temperature: 0.5)
+    softmax.update(arm: 1, context: [], reward: 1)
+    let soft = softmax.decide(context: [], generator: &generator)
+    let expected = soft.arm == 1 ? 1 / (1 + Foundation.exp(-2.0)) : 1 / (1 + Foundation.exp(2.0))
+    #expect(abs(soft.propensity - expected) < 1e-12, "exp(mean/τ) normalised")
   }
 
   @Test func linUCBUsesTheContext() {
