@@ -30,9 +30,9 @@ enum Output {
     return String(format: "%.\(digits)f", value)
   }
 
-  static func json<T: Encodable>(_ value: T) throws -> String {
+  static func json<T: Encodable>(_ value: T, compact: Bool = false) throws -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 

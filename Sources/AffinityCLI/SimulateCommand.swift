@@ -33,7 +33,7 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "Number of seeds (runs).") var seeds: Int = 5
   @Option(help: "The first seed; runs use first-seed … first-seed + seeds − 1.") var firstSeed: UInt64 = 1
   @Option(help: "Write a reward-over-time chart (SVG) here.") var plot: String?
-  @Option(help: "table or json.") var format: OutputFormat = .table
+  @Option(help: "table, or json (one JSON object per policy and line).") var format: OutputFormat = .table
   @OptionGroup var read: ReadOptions
 
   func validate() throws {
@@ -111,7 +111,8 @@ struct SimulateCommand: ParsableCommand {
         try AtomicFile.write(Data(svg.utf8), to: plot)
       }
       if format == .json {
-        for result in results { print(try Output.json(result)) }
+        // JSON Lines: one compact object per policy.
+        for result in results { print(try Output.json(result, compact: true)) }
         return
       }
       print("\(world.name): \(world.armCount) arms, \(world.userIDs.count) users, \(rounds) rounds × \(seeds) seeds; best fixed arm \(String(format: "%.4f", world.bestFixedArmValue))")
