@@ -84,42 +84,42 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
           xState.withPointers { xs in
             yState.withPointers { ys in
               userBiasState.withPointers { ubs in
-              itemBiasState.withPointers { ibs in
-              userBias.withUnsafeMutableBufferPointer { ubb in
-              itemBias.withUnsafeMutableBufferPointer { ibb in
-              guard let xp = xb.baseAddress, let yp = yb.baseAddress, let userBias = ubb.baseAddress,
-                let itemBias = ibb.baseAddress
-              else { return }
-              var old = [Float](repeating: 0, count: stride)
-              old.withUnsafeMutableBufferPointer { ob in
-                guard let xOld = ob.baseAddress else { return }
-                /// One Adagrad step on `weight · (−label log σ(s) − (1 − label) log(1 − σ(s)))`.
-                func update(_ u: Int, _ i: Int, weight: Float, label: Float) {
-                  let xu = xp + u * stride
-                  let yi = yp + i * stride
-                  let s = Vector.dot(xu, yi, count: stride) + userBias[u] + itemBias[i]
-                  let p = 1 / (1 + Foundation.exp(-s))
-                  if (p > 0.5) == (label == 1) { correct += 1 }
-                  let g = weight * (p - label)
-                  xOld.update(from: xu, count: stride)
-                  xs.step(row: u, xu, scaled: g, by: yi, decay: c.regularization, lr: c.learningRate)
-                  ys.step(row: i, yi, scaled: g, by: xOld, decay: c.regularization, lr: c.learningRate)
-                  ubs.step(row: u, userBias + u, gradient: g, lr: c.learningRate)
-                  ibs.step(row: i, itemBias + i, gradient: g, lr: c.learningRate)
-                }
-                for position in order {
-                  let u = Int(userOfPosition[Int(position)])
-                  let weight = 1 + c.confidenceWeight * max(ratings.values[Int(position)], 0)
-                  update(u, Int(ratings.columns[Int(position)]), weight: weight, label: 1)
-                  for _ in 0..<c.negativeSamples {
-                    let j = generator.nextInt(below: itemCount)
-                    if !positives.contains(user: u, item: Int32(j)) { update(u, j, weight: 1, label: 0) }
+                itemBiasState.withPointers { ibs in
+                  userBias.withUnsafeMutableBufferPointer { ubb in
+                    itemBias.withUnsafeMutableBufferPointer { ibb in
+                      guard let xp = xb.baseAddress, let yp = yb.baseAddress, let userBias = ubb.baseAddress,
+                        let itemBias = ibb.baseAddress
+                      else { return }
+                      var old = [Float](repeating: 0, count: stride)
+                      old.withUnsafeMutableBufferPointer { ob in
+                        guard let xOld = ob.baseAddress else { return }
+                        /// One Adagrad step on `weight · (−label log σ(s) − (1 − label) log(1 − σ(s)))`.
+                        func update(_ u: Int, _ i: Int, weight: Float, label: Float) {
+                          let xu = xp + u * stride
+                          let yi = yp + i * stride
+                          let s = Vector.dot(xu, yi, count: stride) + userBias[u] + itemBias[i]
+                          let p = 1 / (1 + Foundation.exp(-s))
+                          if (p > 0.5) == (label == 1) { correct += 1 }
+                          let g = weight * (p - label)
+                          xOld.update(from: xu, count: stride)
+                          xs.step(row: u, xu, scaled: g, by: yi, decay: c.regularization, lr: c.learningRate)
+                          ys.step(row: i, yi, scaled: g, by: xOld, decay: c.regularization, lr: c.learningRate)
+                          ubs.step(row: u, userBias + u, gradient: g, lr: c.learningRate)
+                          ibs.step(row: i, itemBias + i, gradient: g, lr: c.learningRate)
+                        }
+                        for position in order {
+                          let u = Int(userOfPosition[Int(position)])
+                          let weight = 1 + c.confidenceWeight * max(ratings.values[Int(position)], 0)
+                          update(u, Int(ratings.columns[Int(position)]), weight: weight, label: 1)
+                          for _ in 0..<c.negativeSamples {
+                            let j = generator.nextInt(below: itemCount)
+                            if !positives.contains(user: u, item: Int32(j)) { update(u, j, weight: 1, label: 0) }
+                          }
+                        }
+                      }
+                    }
                   }
                 }
-              }
-              }
-              }
-              }
               }
             }
           }
@@ -127,7 +127,8 @@ public struct LogisticMatrixFactorization: EmbeddingRecommender {
       }
       guard x.isFinite, y.isFinite else { throw .diverged(model: "LogisticMF", epoch: epoch) }
       // Reported: the share of pairs on the right side of 0.5 before their update.
-      options.report(kind, step: epoch, of: c.epochs, loss: Double(correct) / Double(max(data.count * (1 + c.negativeSamples), 1)))
+      options.report(
+        kind, step: epoch, of: c.epochs, loss: Double(correct) / Double(max(data.count * (1 + c.negativeSamples), 1)))
     }
     return LogisticMatrixFactorization(
       configuration: c, index: TrainingIndex(data),
