@@ -21,6 +21,21 @@ public struct TrainingIndex: Sendable, Codable, Equatable {
     ratingScale = data.valueRange
     globalMean = data.globalMean
   }
+
+  /// The training interactions followed by `interactions`, for a model's incremental update:
+  /// existing users and items keep their index and new ones are added at the end.
+  public func appending(_ interactions: [Interaction]) throws(FitError) -> InteractionData {
+    var builder = InteractionData.Builder(source: "updated training data", users: users, items: items)
+    for u in 0..<seen.rowCount {
+      for p in seen.range(ofRow: u) {
+        builder.append(user: users[u], item: items[Int(seen.columns[p])], value: seen.values[p], timestamp: 0)
+      }
+    }
+    for interaction in interactions {
+      do { try builder.append(interaction) } catch { throw .invalidData(error) }
+    }
+    do { return try builder.build() } catch { throw .invalidData(error) }
+  }
 }
 
 /// User and item biases `b_u`, `b_i` around the global mean μ: `r̂_ui = μ + b_u + b_i`.

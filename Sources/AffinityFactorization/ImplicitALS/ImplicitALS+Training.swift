@@ -95,17 +95,7 @@ extension ImplicitALS {
   /// interactions touch are re-solved (users, then items, then users again) against the
   /// other side; every other row is kept.
   public func updated(with interactions: [Interaction], options: FitOptions) throws(FitError) -> ImplicitALS {
-    var builder = InteractionData.Builder(source: "updated training data", users: users, items: items)
-    for u in 0..<seen.rowCount {
-      for p in seen.range(ofRow: u) {
-        builder.append(user: users[u], item: items[Int(seen.columns[p])], value: seen.values[p], timestamp: 0)
-      }
-    }
-    for interaction in interactions {
-      do { try builder.append(interaction) } catch { throw .invalidData(error) }
-    }
-    let data: InteractionData
-    do { data = try builder.build() } catch { throw .invalidData(error) }
+    let data = try index.appending(interactions)
     let c = configuration
     // Existing rows keep their index (the vocabularies grow at the end).
     var x = DenseMatrix(rows: data.users.count, columns: c.embeddingSize)

@@ -13,18 +13,7 @@ enum EmbeddingUpdate {
   static func updated(
     embeddings: EmbeddingTable, index: TrainingIndex, with interactions: [Interaction], epochs: Int, seed: UInt64
   ) throws(FitError) -> (EmbeddingTable, TrainingIndex) {
-    let seen = index.seen
-    var builder = InteractionData.Builder(source: "updated training data", users: index.users, items: index.items)
-    for u in 0..<seen.rowCount {
-      for p in seen.range(ofRow: u) {
-        builder.append(user: index.users[u], item: index.items[Int(seen.columns[p])], value: seen.values[p], timestamp: 0)
-      }
-    }
-    for interaction in interactions {
-      do { try builder.append(interaction) } catch { throw .invalidData(error) }
-    }
-    let data: InteractionData
-    do { data = try builder.build() } catch { throw .invalidData(error) }
+    let data = try index.appending(interactions)
     let k = embeddings.userFactors.columns
     let stride = embeddings.userFactors.stride
     let half = 0.5 / Float(k)
