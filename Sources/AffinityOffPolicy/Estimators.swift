@@ -79,37 +79,47 @@ public enum OffPolicyEstimator: String, Sendable, Codable, CaseIterable {
 
   public var needsRewardModel: Bool { self != .ips && self != .snips }
 
+  /// `w_i = π_e(a_i|x_i, k_i) / π_b(a_i|x_i, k_i)` for the selected rounds (all when nil).
+  public static func importanceWeights(log: LoggedFeedback, policy: RoundActionTable, rounds: [Int]? = nil) -> [Double] {
+    (rounds ?? Array(0..<log.rounds)).map { r in
+      policy[r, Int(log.actions[r]), Int(log.positions[r])] / log.propensities[r]
+    }
+  }
+
   /// The estimate on `log` for the evaluation policy `policy`, with reward model `model` for
   /// DM and the DR family.
+  ///
+  /// `rounds` selects the rounds (repeats allowed: a bootstrap resample) without copying the
+  /// log and tables; nil uses every round in order.
   public func estimate(
-    log: LoggedFeedback, policy: RoundActionTable, model: RoundActionTable?, switchThreshold: Double = .infinity
+    log: LoggedFeedback, policy: RoundActionTable, model: RoundActionTable?, switchThreshold: Double = .infinity,
+    rounds: [Int]? = nil
   ) -> Double? {
-    let n = log.rounds
+    let n = rounds?.count ?? log.rounds
     guard n > 0 else { return nil }
-    var weights = [Double](repeating: 0, count: n)
-    for i in 0..<n {
-      weights[i] = policy[i, Int(log.actions[i]), Int(log.positions[i])] / log.propensities[i]
-    }
+    @inline(__always) func round(_ i: Int) -> Int { rounds?[i] ?? i }
+    let weights = Self.importanceWeights(log: log, policy: policy, rounds: rounds)
     let meanWeight = weights.reduce(0, +) / Double(n)
     switch self {
     case .ips:
-      return (0..<n).reduce(0.0) { $0 + weights[$1] * log.rewards[$1] } / Double(n)
+      return (0..<n).reduce(0.0) { $0 + weights[$1] * log.rewards[round($1)] } / Double(n)
     case .snips:
       guard meanWeight > 0 else { return nil }
-      return (0..<n).reduce(0.0) { $0 + weights[$1] * log.rewards[$1] / meanWeight } / Double(n)
+      return (0..<n).reduce(0.0) { $0 + weights[$1] * log.rewards[round($1)] / meanWeight } / Double(n)
     case .dm, .dr, .sndr, .switchDR:
       guard let model else { return nil }
       var total = 0.0
       for i in 0..<n {
-        let k = Int(log.positions[i])
+        let r = round(i)
+        let k = Int(log.positions[r])
         var numerator = 0.0
         var denominator = 0.0
         for a in 0..<log.actionCount {
-          numerator += policy[i, a, k] * model[i, a, k]
-          denominator += policy[i, a, k]
+          numerator += policy[r, a, k] * model[r, a, k]
+          denominator += policy[r, a, k]
         }
         var term = denominator > 0 ? numerator / denominator : 0
-        let residual = log.rewards[i] - model[i, Int(log.actions[i]), k]
+        let residual = log.rewards[r] - model[r, Int(log.actions[r]), k]
         switch self {
         case .dr: term += weights[i] * residual
         case .sndr: term += meanWeight > 0 ? weights[i] * residual / meanWeight : 0
@@ -152,10 +162,7 @@ public enum OffPolicyEvaluation {
     estimators: [OffPolicyEstimator] = OffPolicyEstimator.allCases, truth: Double? = nil,
     bootstrapSamples: Int = 1_000, alpha: Double = 0.05, seed: UInt64 = 42
   ) -> [OffPolicyEstimator: OffPolicyEstimate] {
-    var weights = [Double](repeating: 0, count: log.rounds)
-    for i in 0..<log.rounds {
-      weights[i] = policy[i, Int(log.actions[i]), Int(log.positions[i])] / log.propensities[i]
-    }
+    let weights = OffPolicyEstimator.importanceWeights(log: log, policy: policy)
     let sum = weights.reduce(0, +)
     let squares = weights.reduce(0) { $0 + $1 * $1 }
     let ess = squares > 0 ? sum * sum / squares : 0
@@ -166,13 +173,7 @@ public enum OffPolicyEvaluation {
     }
     let usable = estimators.filter { !$0.needsRewardModel || model != nil }
     let draws: [[Double]] = Parallel.mapChunks(count: resamples.count, chunkCount: 16, minimumParallelCount: 16) { range, _ in
-      range.map { b in
-        let indices = resamples[b]
-        let sample = log.resampled(indices)
-        let p = policy.resampled(indices)
-        let m = model?.resampled(indices)
-        return usable.map { $0.estimate(log: sample, policy: p, model: m) ?? .nan }
-      }
+      range.map { b in usable.map { $0.estimate(log: log, policy: policy, model: model, rounds: resamples[b]) ?? .nan } }
     }.flatMap { $0 }
     var results: [OffPolicyEstimator: OffPolicyEstimate] = [:]
     for (column, estimator) in usable.enumerated() {
