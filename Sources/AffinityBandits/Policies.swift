@@ -329,20 +329,37 @@ public struct LinearThompsonSampling: BanditPolicy, Codable {
   public var armCount: Int { ucb.armCount }
   public var scale: Double
   var ucb: LinUCB
+  /// Per arm the posterior mean `θ = A⁻¹ b` and the Cholesky factor `L` of `A⁻¹` (nil when not
+  /// positive definite), refreshed when the arm is updated instead of at every decision.
+  var means: [[Double]]
+  var factors: [[Double]?]
 
   public init(arms: Int, dimension: Int, scale: Double = 0.1, regularization: Double = 1) {
     self.scale = scale
     ucb = LinUCB(arms: arms, dimension: dimension, alpha: 0, regularization: regularization)
+    means = []
+    factors = []
+    for arm in 0..<arms {
+      let (mean, factor) = posterior(arm)
+      means.append(mean)
+      factors.append(factor)
+    }
+  }
+
+  func posterior(_ arm: Int) -> ([Double], [Double]?) {
+    let d = ucb.dimension
+    let inverse = ucb.inverses[arm]
+    var theta = [Double](repeating: 0, count: d)
+    for i in 0..<d { for j in 0..<d { theta[i] += inverse[i * d + j] * ucb.responses[arm][j] } }
+    return (theta, DenseSPD.cholesky(inverse, n: d))
   }
 
   public func decide(context x: [Double], generator: inout SeededGenerator) -> BanditChoice {
     let d = ucb.dimension
     let best = ArmStatistics.best(armCount) { arm in
-      let inverse = ucb.inverses[arm]
-      // θ = A⁻¹ b; a draw adds v · L z with L Lᵀ = A⁻¹.
-      var theta = [Double](repeating: 0, count: d)
-      for i in 0..<d { for j in 0..<d { theta[i] += inverse[i * d + j] * ucb.responses[arm][j] } }
-      if let l = DenseSPD.cholesky(inverse, n: d) {
+      // A draw is θ + v · L z with L Lᵀ = A⁻¹.
+      var theta = means[arm]
+      if let l = factors[arm] {
         let z = (0..<d).map { _ in generator.nextGaussian() }
         for i in 0..<d { for j in 0...i { theta[i] += scale * l[i * d + j] * z[j] } }
       }
@@ -353,5 +370,6 @@ public struct LinearThompsonSampling: BanditPolicy, Codable {
 
   public mutating func update(arm: Int, context: [Double], reward: Double) {
     ucb.update(arm: arm, context: context, reward: reward)
+    (means[arm], factors[arm]) = posterior(arm)
   }
 }
