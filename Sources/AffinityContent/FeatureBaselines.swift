@@ -99,8 +99,7 @@ public struct SegmentPopularity: FeatureAwareRecommender {
     } else {
       return scores
     }
-    let s = segment
-    for p in counts.range(ofRow: s) { scores[Int(counts.columns[p])] += counts.values[p] }
+    for p in counts.range(ofRow: segment) { scores[Int(counts.columns[p])] += counts.values[p] }
     return scores
   }
 }
