@@ -66,6 +66,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_implicit import table  # noqa: E402  (shared report helper)
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-ctr"
 INSTALL_STATUS = VENV / "ctr-install-status.json"  # inside the gitignored venv
@@ -491,12 +494,6 @@ def fmt(summary: dict, key: str, digits: int = 4) -> str:
     if len(summary["runs"]) > 1:
         return f"{mean:.{digits}f} ± {std:.{digits}f}"
     return f"{mean:.{digits}f}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_report(out_dir: Path, results: dict) -> str:

@@ -72,6 +72,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_implicit import die, log, table  # noqa: E402  (shared report helpers)
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-mab"
 PEER_REQUIREMENTS = ["mabwiser==2.7.4"]
@@ -113,15 +116,6 @@ MAB_CALLS = {
 
 class BenchError(Exception):
     """A failure that ends the run with a message instead of a traceback."""
-
-
-def die(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -375,12 +369,6 @@ def machine_info(binary: Path, affinity_version: str) -> dict:
     return {"cpu": cpu, "nproc": os.cpu_count(), "platform": platform.platform(), "versions": versions,
             "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "commit": git_commit(binary), "load_average_at_start": os.getloadavg()}
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def fmt_ci(entry: dict | None) -> tuple[str, str]:

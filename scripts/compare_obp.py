@@ -76,6 +76,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_implicit import die, imports, log, table  # noqa: E402  (shared report helpers)
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-obp"
 PYTHON_310 = [Path("/root/.pyenv/versions/3.10.13/bin/python3.10"), "python3.10"]
@@ -124,15 +127,6 @@ class BenchError(Exception):
     """A failure that ends the run with a message instead of a traceback."""
 
 
-def die(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------
 # Environment: the obp venv (Python 3.10)
 # --------------------------------------------------------------------------
@@ -145,11 +139,6 @@ OBP_SMOKE_TEST = (
     "from obp.ope import RegressionModel, DoublyRobust\n"
     "assert obp.__version__ == '0.5.7', obp.__version__\n"
 )
-
-
-def imports(python: Path | str, code: str) -> bool:
-    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-    return result.returncode == 0
 
 
 def python_310() -> str:
@@ -532,12 +521,6 @@ def fmt_err(mean: float | None, std: float | None) -> str:
     if mean is None:
         return NA
     return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def affinity_value(report: dict | None, name: str, key: str = "value") -> float | None:
