@@ -90,9 +90,7 @@ struct DemoCommand: ParsableCommand {
 
   /// A new user described only by demographics, ranked by the feature-embedding model.
   func coldStart(world: SyntheticWorld, split: DataSplit) throws {
-    let features = SideInformation(
-      users: try FeatureEncoder().encode(world.userFeatureTable()),
-      items: try FeatureEncoder().encode(world.itemFeatureTable()))
+    let features = try world.encodedFeatures()
     let bar = ProgressBar()
     bar.begin("lightfm")
     let descriptor = try ModelCatalog.descriptor(named: "lightfm")

@@ -27,21 +27,7 @@ public enum Fixtures {
   /// The world's demographics and item metadata as feature tables, encoded (gender, age,
   /// occupation; genres, year, title).
   public static func features(of world: SyntheticWorld) throws -> SideInformation {
-    let users = try FeatureTable<UserID>(
-      ids: IDVocabulary(world.users.map(\.id)),
-      columns: [
-        .init(name: "gender", kind: .categorical, values: world.users.map { .category($0.gender) }),
-        .init(name: "age", kind: .numeric, values: world.users.map { .number(Double($0.age)) }),
-        .init(name: "occupation", kind: .categorical, values: world.users.map { .category($0.occupation) }),
-      ], source: "synthetic users")
-    let items = try FeatureTable<ItemID>(
-      ids: IDVocabulary(world.items.map(\.id)),
-      columns: [
-        .init(name: "genres", kind: .multiLabel, values: world.items.map { .labels($0.genres) }),
-        .init(name: "year", kind: .numeric, values: world.items.map { .number(Double($0.year)) }),
-        .init(name: "title", kind: .text, values: world.items.map { .text($0.title) }),
-      ], source: "synthetic items")
-    return SideInformation(users: try FeatureEncoder().encode(users), items: try FeatureEncoder().encode(items))
+    try world.encodedFeatures()
   }
 
   /// A small seeded synthetic world: 120 users × 150 items × 3,000 ratings.

@@ -263,4 +263,10 @@ extension SyntheticWorld {
         .init(name: "title", kind: .text, values: items.map { .text($0.title) }),
       ], source: "synthetic items")
   }
+
+  /// Both tables, encoded with the default ``FeatureEncoder``.
+  public func encodedFeatures() throws(DataError) -> SideInformation {
+    SideInformation(
+      users: try FeatureEncoder().encode(userFeatureTable()), items: try FeatureEncoder().encode(itemFeatureTable()))
+  }
 }
