@@ -83,6 +83,8 @@ public struct SimulationResult: Sendable, Codable {
   /// The running cumulative reward per round at evenly spaced checkpoints, averaged over seeds.
   public var curve: [Double]
   public var seconds: Double
+  /// The policy as it was at the end of the last seed's run (not part of the JSON).
+  public var finalPolicy: (any BanditPolicy)? = nil
 
   enum CodingKeys: String, CodingKey {
     case policy, rounds, seeds, regret, curve, seconds
@@ -99,11 +101,12 @@ public enum BanditSimulation {
   public static func run(
     _ makePolicy: () -> any BanditPolicy, on environment: any BanditEnvironment, rounds: Int, seeds: [UInt64],
     checkpoints: Int = 100
-  ) -> SimulationResult {
+  ) throws(BanditError) -> SimulationResult {
     let start = Date()
     var perSeed: [Double] = []
     var curve = [Double](repeating: 0, count: checkpoints)
     var name = ""
+    var final: (any BanditPolicy)?
     for seed in seeds {
       var policy = makePolicy()
       name = policy.name
@@ -113,9 +116,9 @@ public enum BanditSimulation {
       var next = 0
       for t in 0..<rounds {
         let (user, context) = environment.draw(&users)
-        let choice = policy.decide(context: context, generator: &choices)
+        let choice = try policy.decide(context: context, generator: &choices)
         let reward = environment.reward(user: user, arm: choice.arm)
-        policy.update(arm: choice.arm, context: context, reward: reward)
+        try policy.update(arm: choice.arm, context: context, reward: reward)
         total += reward
         while next < checkpoints && (t + 1) * checkpoints >= (next + 1) * rounds {
           curve[next] += total / Double(t + 1) / Double(seeds.count)
@@ -123,6 +126,7 @@ public enum BanditSimulation {
         }
       }
       perSeed.append(total / Double(max(rounds, 1)))
+      final = policy
     }
     let mean = perSeed.reduce(0, +) / Double(max(perSeed.count, 1))
     let variance = perSeed.count > 1
@@ -131,7 +135,7 @@ public enum BanditSimulation {
     let best = environment.bestFixedArmValue
     return SimulationResult(
       policy: name, rounds: rounds, seeds: seeds.count, meanReward: mean, ciLow: mean - half, ciHigh: mean + half,
-      regret: Double(rounds) * (best - mean), bestFixedArm: best, curve: curve, seconds: Date().timeIntervalSince(start))
+      regret: Double(rounds) * (best - mean), bestFixedArm: best, curve: curve, seconds: Date().timeIntervalSince(start), finalPolicy: final)
   }
 
   /// The 97.5 % quantile of Student's t (exact table to 30 degrees of freedom, then normal).
@@ -194,13 +198,3 @@ public enum BanditSimulation {
   }
 }
 
-/// The uniformly random policy, the floor of every simulation.
-public struct RandomPolicy: BanditPolicy, Codable {
-  public var name: String { "random" }
-  public let armCount: Int
-  public init(arms: Int) { armCount = arms }
-  public func decide(context: [Double], generator: inout SeededGenerator) -> BanditChoice {
-    BanditChoice(arm: generator.nextInt(below: armCount), propensity: 1 / Double(armCount))
-  }
-  public mutating func update(arm: Int, context: [Double], reward: Double) {}
-}

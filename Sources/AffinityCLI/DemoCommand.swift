@@ -120,7 +120,7 @@ struct DemoCommand: ParsableCommand {
       { ThompsonSampling(arms: environment.armCount) },
       { LinUCB(arms: environment.armCount, dimension: environment.contextDimension) },
     ]
-    let results = policies.map { BanditSimulation.run($0, on: environment, rounds: rounds, seeds: [1, 2, 3]) }
+    let results = try policies.map { try BanditSimulation.run($0, on: environment, rounds: rounds, seeds: [1, 2, 3]) }
     print(
       "\nBandits: show one of the 20 most-rated films to a random user, reward 1 if they rated it ≥ 4; "
         + "\(rounds) rounds × 3 seeds (best fixed film: \(String(format: "%.3f", environment.bestFixedArmValue))):\n")

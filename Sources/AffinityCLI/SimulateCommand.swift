@@ -15,8 +15,11 @@ struct SimulateCommand: ParsableCommand {
       Every policy sees the same users within a seed. Prints the mean reward per round with a 95 %
       t-interval over seeds and the regret against the best fixed arm; --plot writes an SVG.
       Policies: random, epsilon-greedy (epsilon, decay), softmax (temperature), ucb1 (alpha),
-      kl-ucb (c), thompson (prior_alpha, prior_beta), linucb (alpha, regularization), lin-ts (scale,
-      regularization).
+      kl-ucb (c), thompson (prior_alpha, prior_beta), gaussian-thompson (prior_mean,
+      prior_variance, noise_variance); contextual: linucb (alpha, regularization), lin-ts (scale,
+      regularization), lin-epsilon-greedy (epsilon, regularization), logistic-ucb and logistic-ts
+      (scale, regularization), hybrid-linucb (alpha, regularization; needs --item-features: the
+      arms' features are shared across arms).
       Example: affinity simulate --data ml-100k.inter --user-features ml-100k.user \\
                  --policy random,epsilon-greedy,ucb1,thompson,linucb --rounds 10000 --seeds 5 --plot ctr.svg
       """)
@@ -27,6 +30,12 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "Environment: movielens.") var environment: String = "movielens"
   @Option(help: "Ratings for the movielens environment (u.data, RecBole .inter or CSV).") var data: String
   @Option(help: "User features for contexts (GroupLens u.user, RecBole .user or CSV).") var userFeatures: String?
+  @Option(help: "Item features for the arms (GroupLens u.item, RecBole .item or CSV): hybrid-linucb's shared part.")
+  var itemFeatures: String?
+  @Option(help: "Item feature columns for the arms, comma-separated (for MovieLens: class, the genres).")
+  var itemFeatureColumns: String?
+  @Option(help: "Save each policy as it is after the last seed's run (a JSON policy file per policy) in this folder.")
+  var savePolicies: String?
   @Option(help: "Number of arms (most-rated items).") var arms: Int = 20
   @Option(help: "A rating ≥ this is a reward of 1.") var threshold: Float = 4
   @Option(help: "Rounds per run.") var rounds: Int = 10_000
@@ -54,7 +63,7 @@ struct SimulateCommand: ParsableCommand {
     return fallback
   }
 
-  func makePolicy(_ name: String, arms: Int, dimension: Int) throws -> () -> any BanditPolicy {
+  func makePolicy(_ name: String, arms: Int, dimension: Int, armFeatures: [[Double]]?) throws -> () -> any BanditPolicy {
     switch name {
     case "random": return { RandomPolicy(arms: arms) }
     case "epsilon-greedy":
@@ -84,9 +93,31 @@ struct SimulateCommand: ParsableCommand {
       let scale = try value(name, "scale", default: 0.1)
       let regularization = try value(name, "regularization", default: 1)
       return { LinearThompsonSampling(arms: arms, dimension: dimension, scale: scale, regularization: regularization) }
+    case "gaussian-thompson":
+      let mean = try value(name, "prior_mean", default: 0)
+      let variance = try value(name, "prior_variance", default: 1)
+      let noise = try value(name, "noise_variance", default: 0.25)
+      return { GaussianThompsonSampling(arms: arms, priorMean: mean, priorVariance: variance, noiseVariance: noise) }
+    case "lin-epsilon-greedy":
+      let epsilon = try value(name, "epsilon", default: 0.1)
+      let regularization = try value(name, "regularization", default: 1)
+      return { LinearEpsilonGreedy(arms: arms, dimension: dimension, epsilon: epsilon, regularization: regularization) }
+    case "logistic-ucb", "logistic-ts":
+      let scale = try value(name, "scale", default: name == "logistic-ucb" ? 0.5 : 0.25)
+      let regularization = try value(name, "regularization", default: 1)
+      let mode: LogisticBandit.Mode = name == "logistic-ucb" ? .ucb : .thompson
+      return {
+        LogisticBandit(arms: arms, dimension: dimension, mode: mode, explorationScale: scale, regularization: regularization)
+      }
+    case "hybrid-linucb":
+      guard let armFeatures else { throw ValidationError("hybrid-linucb needs --item-features for the arms") }
+      let alpha = try value(name, "alpha", default: 0.5)
+      let regularization = try value(name, "regularization", default: 1)
+      let policy = try HybridLinUCB(armFeatures: armFeatures, dimension: dimension, alpha: alpha, regularization: regularization)
+      return { policy }
     default:
       throw ValidationError(
-        "unknown policy '\(name)'; policies: random, epsilon-greedy, softmax, ucb1, kl-ucb, thompson, linucb, lin-ts")
+        "unknown policy '\(name)'; policies: random, epsilon-greedy, softmax, ucb1, kl-ucb, thompson, gaussian-thompson, linucb, lin-ts, lin-epsilon-greedy, logistic-ucb, logistic-ts, hybrid-linucb")
     }
   }
 
@@ -97,13 +128,36 @@ struct SimulateCommand: ParsableCommand {
         try FeatureEncoder().encode(try FeatureReader().read(path) as FeatureTable<UserID>)
       }
       let world = RatingSimulator(ratings, arms: arms, threshold: threshold, userFeatures: features)
+      let armFeatures = try itemFeatures.map { path in
+        let columns = (itemFeatureColumns ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let encoded = try FeatureEncoder(columns: columns.filter { !$0.isEmpty }).encode(
+          try FeatureReader().read(path) as FeatureTable<ItemID>)
+        if encoded.featureCount > 200 {
+          throw ValidationError(
+            "--item-features gives the arms \(encoded.featureCount) features (free text is tokenised); hybrid-linucb inverts a matrix of that size at every update. Choose columns with --item-feature-columns (for MovieLens: class)")
+        }
+        return world.armItems.map { item in
+          var x = [Double](repeating: 0, count: encoded.featureCount + 1)
+          for (f, v) in encoded.features(of: item) ?? [] { x[f] = Double(v) }
+          x[encoded.featureCount] = 1  // a constant: the shared part's intercept
+          return x
+        }
+      }
       let names = policy.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-      let factories = try names.map { try makePolicy($0, arms: world.armCount, dimension: world.contextDimension) }
+      let factories = try names.map {
+        try makePolicy($0, arms: world.armCount, dimension: world.contextDimension, armFeatures: armFeatures)
+      }
       let seedList = (0..<seeds).map { firstSeed &+ UInt64($0) }
       var results: [SimulationResult] = []
       for (name, factory) in zip(names, factories) {
         if format == .table { FileHandle.standardError.write(Data("  running \(name)…\n".utf8)) }
-        results.append(BanditSimulation.run(factory, on: world, rounds: rounds, seeds: seedList))
+        results.append(try BanditSimulation.run(factory, on: world, rounds: rounds, seeds: seedList))
+      }
+      if let savePolicies {
+        for (result, name) in zip(results, names) {
+          guard let final = result.finalPolicy else { continue }
+          try PolicyFile.write(final, to: savePolicies + "/\(name).json")
+        }
       }
       if let plot {
         let svg = BanditSimulation.svg(
