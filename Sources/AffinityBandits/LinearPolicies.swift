@@ -96,24 +96,76 @@ struct LinearArms: Sendable, Codable, Equatable {
   /// once: O(events · d² + arms · d³) instead of a rank-one update per event.
   mutating func add(batch: [BanditEvent]) {
     let d = dimension
-    var touched = Set<Int>()
-    grams.withUnsafeMutableBufferPointer { g in
-      responses.withUnsafeMutableBufferPointer { b in
-        for event in batch {
-          let base = event.arm * d * d
-          event.context.withUnsafeBufferPointer { x in
-            for i in 0..<d {
-              let xi = x[i]
-              b[event.arm * d + i] += event.reward * xi
-              for j in 0..<d { g[base + i * d + j] += xi * x[j] }
+    var contexts = [Double](repeating: 0, count: batch.count * d)
+    for (n, event) in batch.enumerated() { for j in 0..<d { contexts[n * d + j] = event.context[j] } }
+    add(arms: batch.map(\.arm), rewards: batch.map(\.reward), contexts: contexts)
+  }
+
+  /// The batch update on contiguous rows (`contexts` is `arms.count × d`, row-major).
+  mutating func add(arms chosen: [Int], rewards: [Double], contexts: [Double]) {
+    let d = dimension
+    let arms = count
+    // Bucket the events by arm (stable), then each arm accumulates its own rows: arms run in
+    // parallel and every sum runs in event order, so the result does not depend on threads.
+    var starts = [Int](repeating: 0, count: arms + 1)
+    for arm in chosen { starts[arm + 1] += 1 }
+    for arm in 0..<arms { starts[arm + 1] += starts[arm] }
+    var order = [Int](repeating: 0, count: chosen.count)
+    var next = starts
+    for (n, arm) in chosen.enumerated() {
+      order[next[arm]] = n
+      next[arm] += 1
+    }
+    let block = 64
+    let width = (d + 7) / 8 * 8
+    contexts.withUnsafeBufferPointer { x in
+      guard let origin = x.baseAddress else { return }
+      rewards.withUnsafeBufferPointer { reward in
+        grams.withUnsafeMutableBufferPointer { g in
+          responses.withUnsafeMutableBufferPointer { b in
+            let gramBox = UncheckedBox(g)
+            let responseBox = UncheckedBox(b)
+            Parallel.forEachChunk(count: arms, chunkCount: arms, minimumParallelCount: chosen.count >= 4_096 ? 1 : .max) {
+              range, _ in
+              // Rows of up to 64 events, zero-padded to a multiple of 8 columns.
+              let rows = UnsafeMutablePointer<Double>.allocate(capacity: block * width)
+              defer { rows.deallocate() }
+              for arm in range {
+                let base = arm * d * d
+                var first = starts[arm]
+                while first < starts[arm + 1] {
+                  let m = min(block, starts[arm + 1] - first)
+                  rows.initialize(repeating: 0, count: block * width)
+                  for r in 0..<m {
+                    let n = order[first + r]
+                    let row = origin + n * d
+                    (rows + r * width).update(from: row, count: d)
+                    let weight = reward[n]
+                    for j in 0..<d { responseBox.value[arm * d + j] += weight * row[j] }
+                  }
+                  // G[i, j..j+8] += Σ_r x_ri · x_r[j..j+8], accumulated in registers.
+                  for i in 0..<d {
+                    var j = 0
+                    while j < d {
+                      var acc = SIMD8<Double>.zero
+                      for r in 0..<m {
+                        let xr = UnsafeRawPointer(rows + r * width + j).loadUnaligned(as: SIMD8<Double>.self)
+                        acc.addProduct(rows[r * width + i], xr)
+                      }
+                      for lane in 0..<min(8, d - j) { gramBox.value[base + i * d + j + lane] += acc[lane] }
+                      j += 8
+                    }
+                  }
+                  first += m
+                }
+              }
             }
           }
-          touched.insert(event.arm)
         }
       }
     }
-    for event in batch { pulls[event.arm] += 1 }
-    for arm in touched { refactorise(arm) }
+    for arm in chosen { pulls[arm] += 1 }
+    for arm in 0..<arms where starts[arm + 1] > starts[arm] { refactorise(arm) }
   }
 
   /// `A_a⁻¹` from `A_a` by Cholesky (keeps the Sherman–Morrison drift away), then θ.
@@ -191,6 +243,23 @@ public struct LinUCB: LinearPolicy {
   public var dimension: Int { model.dimension }
   public var exploration: ExplorationRule { .greedy }
 
+  /// Learns from a log held in contiguous buffers: `arms[n]` was played in context row `n` of
+  /// `contexts` (row-major `arms.count × d`) and earned `rewards[n]`; as MABWiser's `fit`.
+  public mutating func update(arms chosen: [Int], rewards: [Double], contexts: [Double]) throws(BanditError) {
+    let d = model.dimension
+    guard rewards.count == chosen.count else {
+      throw .invalidParameter(policy: name, name: "rewards.count", value: Double(rewards.count), expected: "one reward per arm (\(chosen.count))")
+    }
+    guard contexts.count == chosen.count * d else {
+      throw .contextDimension(policy: name, expected: d, received: chosen.isEmpty ? contexts.count : contexts.count / chosen.count)
+    }
+    for arm in chosen { try validate(arm: arm) }
+    for reward in rewards where !reward.isFinite {
+      throw .invalidParameter(policy: name, name: "reward", value: reward, expected: "a finite number")
+    }
+    model.add(arms: chosen, rewards: rewards, contexts: contexts)
+  }
+
   public func scores(context: [Double], generator: inout SeededGenerator) -> [Double] {
     (0..<arms.count).map { model.mean($0, context) + alpha * model.variance($0, context).squareRoot() }
   }
@@ -206,19 +275,20 @@ public struct LinUCB: LinearPolicy {
     }
     let live = arms.activeArms
     guard !live.isEmpty else { throw .slateSize(policy: name, requested: 1, activeArms: 0) }
-    // Per live arm the lower-triangular L⁻¹ (row-major, full d × d) and θ.
-    var whiteners = [Double](repeating: 0, count: live.count * d * d)
+    // Per live arm the lower-triangular L⁻¹, packed by row (row i holds columns 0...i), and θ.
+    let packed = d * (d + 1) / 2
+    var whiteners = [Double](repeating: 0, count: live.count * packed)
     var thetas = [Double](repeating: 0, count: live.count * d)
     for (k, arm) in live.enumerated() {
       let gram = Array(model.grams[(arm * d * d)..<((arm + 1) * d * d)])
       guard let l = DenseSPD.cholesky(gram, n: d) else { continue }
-      for column in 0..<d {  // forward substitution on unit vectors: column `column` of L⁻¹
+      for column in 0..<d {  // forward substitution on a unit vector: column `column` of L⁻¹
         var y = [Double](repeating: 0, count: d)
         for i in column..<d {
           var s = i == column ? 1.0 : 0
           for j in column..<i { s -= l[i * d + j] * y[j] }
           y[i] = s / l[i * d + i]
-          whiteners[k * d * d + i * d + column] = y[i]
+          whiteners[k * packed + i * (i + 1) / 2 + column] = y[i]
         }
       }
       for i in 0..<d { thetas[k * d + i] = model.thetas[arm * d + i] }
@@ -232,8 +302,8 @@ public struct LinUCB: LinearPolicy {
           best.withUnsafeMutableBufferPointer { output in
             let out = UncheckedBox(output)
             Parallel.forEachChunk(count: blocks, chunkCount: 64, minimumParallelCount: 64) { range, _ in
-              var xt = [SIMD8<Double>](repeating: .zero, count: d)
-              var y = [SIMD8<Double>](repeating: .zero, count: d)
+              let xt = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: d)
+              defer { xt.deallocate() }
               for block in range {
                 let first = block * 8
                 let lanes = min(8, count - first)
@@ -245,19 +315,33 @@ public struct LinUCB: LinearPolicy {
                 var top = SIMD8<Double>(repeating: -.infinity)
                 var topArm = SIMD8<Int64>(repeating: Int64(live[0]))
                 for k in 0..<live.count {
-                  let base = k * d * d
                   var mean = SIMD8<Double>.zero
-                  for i in 0..<d {
-                    y[i] = .zero
-                    mean += t[k * d + i] * xt[i]
-                  }
-                  // y = L⁻¹ x, column by column: every update is independent of the last.
-                  for j in 0..<d {
-                    let xj = xt[j]
-                    for i in j..<d { y[i] += w[base + i * d + j] * xj }
-                  }
+                  for i in 0..<d { mean += t[k * d + i] * xt[i] }
+                  // ‖L⁻¹x‖²: row i of L⁻¹x is a dot product over columns 0...i, summed on four
+                  // independent accumulators so the FMAs overlap.
                   var squared = SIMD8<Double>.zero
-                  for i in 0..<d { squared += y[i] * y[i] }
+                  var offset = k * packed
+                  for i in 0..<d {
+                    var a0 = SIMD8<Double>.zero
+                    var a1 = SIMD8<Double>.zero
+                    var a2 = SIMD8<Double>.zero
+                    var a3 = SIMD8<Double>.zero
+                    var j = 0
+                    while j + 4 <= i + 1 {
+                      a0.addProduct(w[offset + j], xt[j])
+                      a1.addProduct(w[offset + j + 1], xt[j + 1])
+                      a2.addProduct(w[offset + j + 2], xt[j + 2])
+                      a3.addProduct(w[offset + j + 3], xt[j + 3])
+                      j += 4
+                    }
+                    while j <= i {
+                      a0.addProduct(w[offset + j], xt[j])
+                      j += 1
+                    }
+                    let yi = (a0 + a1) + (a2 + a3)
+                    squared += yi * yi
+                    offset += i + 1
+                  }
                   let score = mean + alpha * squared.squareRoot()
                   let better = score .> top
                   top.replace(with: score, where: better)

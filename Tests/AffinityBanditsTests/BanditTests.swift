@@ -211,6 +211,14 @@ struct BanditTests {
       let b = batch.scores(context: event.context, generator: &generator)
       for arm in 0..<3 { #expect(abs(a[arm] - b[arm]) < 1e-9) }
     }
+    var contiguous = LinUCB(arms: 3, dimension: 5, alpha: 0.7)
+    try contiguous.update(arms: events.map(\.arm), rewards: events.map(\.reward), contexts: events.flatMap(\.context))
+    let probe = events[7].context
+    let expected = one.scores(context: probe, generator: &generator)
+    let got = contiguous.scores(context: probe, generator: &generator)
+    for arm in 0..<3 { #expect(abs(expected[arm] - got[arm]) < 1e-9) }
+    #expect(throws: BanditError.self) { try contiguous.update(arms: [0], rewards: [1, 2], contexts: [1, 2, 3, 4, 5]) }
+    #expect(throws: BanditError.self) { try contiguous.update(arms: [5], rewards: [1], contexts: [1, 2, 3, 4, 5]) }
     // The vectorised batch decision agrees with one decision at a time (1,003 contexts: a ragged last block).
     let contexts = (0..<(1_003 * 5)).map { _ in generator.nextGaussian() }
     try batch.removeArm(1)

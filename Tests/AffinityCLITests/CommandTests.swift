@@ -1,5 +1,7 @@
 import AffinityCLI
+import AffinityCore
 import ArgumentParser
+import Foundation
 import Testing
 
 @Suite("affinity command line")
@@ -75,5 +77,41 @@ struct CommandTests {
     #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--environment", "casino"])
       == "--environment must be movielens; got 'casino'")
     #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--rounds", "0"]) == "--rounds, --seeds and --arms must be ≥ 1")
+  }
+
+  @Test func benchBanditsReadsALogAndWritesItsDecisions() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-bench-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    func write(_ values: [Double], _ name: String) throws {
+      var data = Data()
+      for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+      try data.write(to: URL(fileURLWithPath: directory + "/" + name))
+    }
+    // 300 logged events with 3 features: arm 1 pays when x0 > 0, arm 0 otherwise.
+    var generator = SeededGenerator(seed: 8)
+    var log: [Double] = []
+    var contexts: [Double] = []
+    for _ in 0..<300 {
+      let x = [generator.nextGaussian(), generator.nextGaussian(), 1]
+      let arm = generator.nextInt(below: 2)
+      log += [Double(arm), (x[0] > 0) == (arm == 1) ? 1 : 0] + x
+      contexts += x
+    }
+    try write(log, "log.f64")
+    try write(contexts, "contexts.f64")
+    var command = try AffinityCommand.parseAsRoot([
+      "bench-bandits", "--arms", "2", "--features", "3", "--online", "50", "--log", directory + "/log.f64",
+      "--contexts", directory + "/contexts.f64", "--decisions-out", directory + "/arms.i32", "--format", "json",
+    ])
+    try command.run()
+    let arms = try Data(contentsOf: URL(fileURLWithPath: directory + "/arms.i32"))
+    #expect(arms.count == 300 * 4)
+    let chosen = (0..<300).map { n in arms.withUnsafeBytes { Int(Int32(littleEndian: $0.loadUnaligned(fromByteOffset: n * 4, as: Int32.self))) } }
+    let right = (0..<300).filter { chosen[$0] == (contexts[$0 * 3] > 0 ? 1 : 0) }.count
+    #expect(right > 270, "the fitted policy picks the paying arm: \(right) of 300")
+    #expect(Self.message(["bench-bandits", "--features", "0"]) == "--decisions, --arms and --features must be ≥ 1, --online ≥ 0")
+    var wrong = try AffinityCommand.parseAsRoot(["bench-bandits", "--features", "4", "--log", directory + "/log.f64", "--online", "0"])
+    #expect(throws: (any Error).self) { try wrong.run() }
   }
 }
