@@ -143,12 +143,7 @@ public struct HybridLinUCB: BanditPolicy {
   mutating func refreshShared() {
     let k = sharedDimension
     guard let l = DenseSPD.cholesky(sharedGram, n: k) else { return }
-    for column in 0..<k {
-      var e = [Double](repeating: 0, count: k)
-      e[column] = 1
-      DenseSPD.solve(l, n: k, &e)
-      for row in 0..<k { sharedInverse[row * k + column] = e[row] }
-    }
+    sharedInverse = DenseSPD.inverse(cholesky: l, n: k)
     var b = sharedResponse
     DenseSPD.solve(l, n: k, &b)
     beta = b

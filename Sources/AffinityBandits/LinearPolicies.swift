@@ -174,12 +174,7 @@ struct LinearArms: Sendable, Codable, Equatable {
     let base = arm * d * d
     let gram = Array(grams[base..<(base + d * d)])
     guard let l = DenseSPD.cholesky(gram, n: d) else { return }
-    for column in 0..<d {
-      var e = [Double](repeating: 0, count: d)
-      e[column] = 1
-      DenseSPD.solve(l, n: d, &e)
-      for row in 0..<d { inverses[base + row * d + column] = e[row] }
-    }
+    inverses.replaceSubrange(base..<(base + d * d), with: DenseSPD.inverse(cholesky: l, n: d))
     refreshTheta(arm)
   }
 

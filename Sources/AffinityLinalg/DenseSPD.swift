@@ -32,4 +32,16 @@ public enum DenseSPD {
       b[i] = s / l[i * n + i]
     }
   }
+
+  /// `A⁻¹` (row-major `n × n`) from the lower Cholesky factor `l` of `A`, one solve per column.
+  public static func inverse(cholesky l: [Double], n: Int) -> [Double] {
+    var inverse = [Double](repeating: 0, count: n * n)
+    for column in 0..<n {
+      var e = [Double](repeating: 0, count: n)
+      e[column] = 1
+      solve(l, n: n, &e)
+      for row in 0..<n { inverse[row * n + column] = e[row] }
+    }
+    return inverse
+  }
 }
