@@ -32,10 +32,12 @@ let package = Package(
     .library(name: "AffinityBandits", targets: ["AffinityBandits"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
+    .library(name: "AffinityStore", targets: ["AffinityStore"]),
     .executable(name: "affinity", targets: ["affinity"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // MARK: - Library (no CLI or server dependencies)
@@ -72,11 +74,18 @@ let package = Package(
       name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
       swiftSettings: swiftSettings),
 
+    // The service's storage: SQLite through GRDB (kept out of the model targets).
+    .target(
+      name: "AffinityStore",
+      dependencies: ["AffinityCore", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings),
+
     // MARK: - Edges
     .target(
       name: "AffinityCLI",
       dependencies: [
         "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy", "AffinityBandits",
+        "AffinityStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -118,9 +127,13 @@ let package = Package(
       name: "AffinityOffPolicyTests", dependencies: ["AffinityOffPolicy", "AffinityCore", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
+      name: "AffinityStoreTests",
+      dependencies: ["AffinityStore", "AffinityTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings),
+    .testTarget(
       name: "AffinityCLITests",
       dependencies: [
-        "AffinityCLI", "AffinityTestSupport",
+        "AffinityCLI", "AffinityTestSupport", "AffinityStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

@@ -14,7 +14,7 @@ public struct AffinityCommand: ParsableCommand {
       DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
       TrainCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, KernelBenchCommand.self, SplitCommand.self, GenerateCommand.self, OffPolicyCommand.self, SimulateCommand.self,
-      CTRCommand.self, BanditBenchCommand.self,
+      CTRCommand.self, BanditBenchCommand.self, ImportCommand.self,
     ])
 
   public init() {}

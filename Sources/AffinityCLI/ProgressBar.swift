@@ -36,6 +36,11 @@ final class ProgressBar: @unchecked Sendable {
     }
   }
 
+  /// Shows `fraction` (0…1) done with a detail text.
+  func update(fraction: Double, detail: String) {
+    lock.withLock { draw(fraction: fraction, detail: detail) }
+  }
+
   /// Ends the current task with a summary.
   func finish(_ summary: String) {
     lock.withLock {

@@ -1,5 +1,6 @@
 import AffinityCLI
 import AffinityCore
+import AffinityStore
 import ArgumentParser
 import Foundation
 import Testing
@@ -113,5 +114,26 @@ struct CommandTests {
     #expect(Self.message(["bench-bandits", "--features", "0"]) == "--decisions, --arms and --features must be ≥ 1, --online ≥ 0")
     var wrong = try AffinityCommand.parseAsRoot(["bench-bandits", "--features", "4", "--log", directory + "/log.f64", "--online", "0"])
     #expect(throws: (any Error).self) { try wrong.run() }
+  }
+
+  @Test func importStoresEventsOnceAndFeaturesByColumn() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-import-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try "1\t10\t5\t100\n1\t11\t3\t101\n2\t10\t4\t102\n".write(toFile: directory + "/u.data", atomically: true, encoding: .utf8)
+    try "user_id,gender,age\n1,F,24\n2,M,51\n".write(toFile: directory + "/users.csv", atomically: true, encoding: .utf8)
+    let database = directory + "/db/affinity.sqlite"
+    for _ in 0..<2 {
+      var command = try AffinityCommand.parseAsRoot([
+        "import", "--db", database, "--data", directory + "/u.data", "--user-features", directory + "/users.csv",
+      ])
+      try command.run()
+    }
+    let store = try SQLiteStore(path: database)
+    #expect(try store.counts() == StoreCounts(users: 2, items: 2, events: 3, decisions: 0, models: 0), "the second import adds nothing")
+    #expect(try store.user("2")?.features == ["gender": "M", "age": "51"])
+    #expect(try store.history(of: "1", limit: 5).map(\.value) == [3, 5])
+    #expect(Self.message(["import", "--db", database]) == "nothing to import: give --data, --user-features or --item-features")
+    #expect(Self.message(["import", "--data", "x", "--kind", "click"])?.hasPrefix("--kind must be one of") == true)
   }
 }
