@@ -156,6 +156,12 @@ AFFINITY_MODELS = [
                   label="lightfm, item features only"),
     AffinityModel("lightfm", {"itemIdentity": "false"}, seeded=True, B=[("item-no-title",)], cli=("--years", "year"),
                   label="lightfm, item features only, exact release years"),
+    # (x_iᵀW)(y_jᵀH)ᵀ + u_iᵀv_j trained jointly by implicit ALS; seeded (random start). Defaults and
+    # λ_U = 300 (the cold-user best) were chosen on validation splits carved from train (docs/benchmarks/hybrid.md).
+    AffinityModel("hybrid", seeded=True, B=[("item",), ("item-no-title",)], C=[(), ("user", "item")]),
+    AffinityModel("hybrid", {"minimumValue": 4}, seeded=True, A=[("user",)], label="hybrid, liked (≥ 4) only"),
+    AffinityModel("hybrid", {"minimumValue": 4, "userRegularization": 300}, seeded=True, A=[("user",)],
+                  label="hybrid, liked (≥ 4) only, λ_U = 300"),
 ]
 
 

@@ -15,6 +15,7 @@ public struct AffinityCommand: ParsableCommand {
       TrainCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, KernelBenchCommand.self, SplitCommand.self, GenerateCommand.self, OffPolicyCommand.self, SimulateCommand.self,
       CTRCommand.self, BanditBenchCommand.self, ImportCommand.self,
+      ReplayCommand.self,
     ])
 
   public init() {}

@@ -108,6 +108,9 @@ public enum ModelCatalog {
       FeatureEmbeddings.self, .init(), [.ranking],
       "LightFM-style hybrid: users and items are sums of feature (and identity) embeddings, WARP or BPR"),
     entry(
+      HybridFactorization.self, .init(), [.ranking],
+      "hybrid (x_iᵀW)(y_jᵀH)ᵀ + u_iᵀv_j: inductive feature part plus per-id part, joint implicit ALS; cold users and items"),
+    entry(
       ContentBased.self, .init(), [.ranking],
       "content-based: cosine between item features and the user's profile (TF-IDF text, genres, vectors)"),
     entry(
