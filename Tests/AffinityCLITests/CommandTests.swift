@@ -76,7 +76,7 @@ struct CommandTests {
       == "--resamples needs --truth to compute relative errors")
     #expect(Self.message(["ope", "--log", "x.csv", "--evaluation-policy", "uniform", "--folds", "0"]) == "--folds must be ≥ 1; got 0")
     #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--environment", "casino"])
-      == "--environment must be movielens; got 'casino'")
+      == "--environment must be movielens or synthetic; got 'casino'")
     #expect(Self.message(["simulate", "--data", "x", "--policy", "ucb1", "--rounds", "0"]) == "--rounds, --seeds and --arms must be ≥ 1")
   }
 
