@@ -14,6 +14,8 @@ public struct HybridLinUCB: BanditPolicy {
 
   public var name: String { "hybrid-linucb" }
   public var arms: ArmRegistry
+  /// The width of the upper bound. The default 0.25 was the best of 0.1, 0.25, 0.5 and 1 on
+  /// seeds 101–105 of the MovieLens rating simulator, with the genres as arm features.
   public var alpha: Double
   public let shared: SharedFeatures
   let armFeatureDimension: Int
@@ -27,7 +29,7 @@ public struct HybridLinUCB: BanditPolicy {
   var beta: [Double]
 
   public init(
-    armFeatures: [[Double]], dimension: Int, alpha: Double = 0.5, regularization: Double = 1,
+    armFeatures: [[Double]], dimension: Int, alpha: Double = 0.25, regularization: Double = 1,
     shared: SharedFeatures = .armFeatures
   ) throws(BanditError) {
     guard let m = armFeatures.first?.count, m > 0 else { throw .missingArmFeatures(policy: "hybrid-linucb") }
