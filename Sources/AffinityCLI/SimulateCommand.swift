@@ -265,8 +265,7 @@ struct SimulateCommand: ParsableCommand {
     }
     let title = "synthetic slates: \(slateSize) of \(simulator.armCount) items, \(rounds) rounds, mean of \(seeds) seeds"
     // The chart's dashed line is the best fixed slate here, not a single arm.
-    let svg = BanditSimulation.svg(results, title: title).replacingOccurrences(
-      of: ">best fixed arm</text>", with: ">best fixed slate</text>")
+    let svg = BanditSimulation.svg(results, title: title, baselineLabel: "best fixed slate")
     let items = baseline.arms.map { simulator.poolItems[$0].rawValue }.joined(separator: ", ")
     let setting = "\(simulator.name): slates of \(slateSize) from the \(simulator.armCount) most-rated items, "
       + "\(simulator.userCount) users, \(rounds) rounds × \(seeds) seeds; mean reward = clicks per round"
