@@ -12,7 +12,7 @@ public struct AffinityCommand: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
-      TrainCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
+      TrainCommand.self, InspectCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, KernelBenchCommand.self, SplitCommand.self, GenerateCommand.self, OffPolicyCommand.self, SimulateCommand.self,
       CTRCommand.self, BanditBenchCommand.self, ImportCommand.self,
       ReplayCommand.self,

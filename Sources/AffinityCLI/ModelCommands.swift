@@ -11,7 +11,12 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Interaction file (every row is training data).") var data: String
   @Option(help: "Model name; `affinity models` lists them.") var model: String
   @Option(name: .customLong("param"), help: "key=value (repeatable).") var parameters: [String] = []
-  @Option(help: "Where to write the model (JSON; written atomically).") var out: String
+  @Option(
+    help: """
+      Where to write the model, atomically: a bundle (safetensors layout + JSON manifest, \
+      e.g. model.affinity) unless the path ends in .json, which gets the older single JSON document.
+      """)
+  var out: String
   @Option(help: "Seed.") var seed: UInt64 = 42
   @OptionGroup var read: ReadOptions
   @OptionGroup var featureOptions: FeatureOptions
@@ -32,7 +37,9 @@ struct TrainCommand: ParsableCommand {
         data, parameters: try ModelCatalog.parseParameters(parameters), options: FitOptions(seed: seed, progress: bar.callback),
         features: try featureOptions.load())
       bar.finish(String(format: "fit %.2fs", Date().timeIntervalSince(start)))
-      try ModelFile.save(fitted, kind: descriptor.name, dataSource: self.data, to: out)
+      try ModelFile.save(
+        fitted, kind: descriptor.name, dataSource: self.data, to: out,
+        dataFingerprint: try ModelFile.fingerprint(ofFile: self.data))
       print("saved \(descriptor.name) (\(fitted.users.count) users, \(fitted.items.count) items) to \(out)")
     }
   }
@@ -40,7 +47,7 @@ struct TrainCommand: ParsableCommand {
 
 /// Options shared by the commands that query a saved model.
 struct ModelFileOptions: ParsableArguments {
-  @Option(help: "A model saved by `affinity train`.") var modelFile: String
+  @Option(help: "A model saved by `affinity train` (.affinity bundle or .json).") var modelFile: String
   @Option(help: "Item features (u.item, RecBole .item, CSV) to show titles next to ids.") var itemFeatures: String?
 
   func load() throws -> (String, any Recommender) { try CLIErrors.mapped { try ModelFile.load(modelFile) } }

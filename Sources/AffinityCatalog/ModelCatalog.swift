@@ -25,13 +25,20 @@ public struct ModelDescriptor: Sendable {
   public let usesFeatures: Bool
   let resolve: @Sendable ([(String, String)]) throws -> [String: String]
   let decoder: @Sendable (Data) throws -> any Recommender
-  let documentDecoder: @Sendable (Data) throws -> any Recommender
+  let nestedDecoder: @Sendable (any Decoder) throws -> any Recommender
+  let documentDecoder: @Sendable (Data, [CodingUserInfoKey: any Sendable]) throws -> any Recommender
 
-  /// Rebuilds a model of this kind from a ``ModelFile`` document.
-  func decodeDocument(_ data: Data) throws -> any Recommender { try documentDecoder(data) }
+  /// Rebuilds a model of this kind from a ``ModelFile`` document or a bundle manifest; a
+  /// bundle passes its tensors and vocabularies in `userInfo`.
+  func decodeDocument(_ data: Data, userInfo: [CodingUserInfoKey: any Sendable]) throws -> any Recommender {
+    try documentDecoder(data, userInfo)
+  }
 
   /// Rebuilds a model of this kind from its JSON form.
   public func decode(_ data: Data) throws -> any Recommender { try decoder(data) }
+
+  /// Rebuilds a model of this kind from a decoder positioned at its `Codable` form.
+  func decode(from decoder: any Decoder) throws -> any Recommender { try nestedDecoder(decoder) }
 
   /// Trains the model on `data` with `parameters` applied over its defaults; models that use
   /// features read them from `features`, the others ignore it.
@@ -176,7 +183,12 @@ public enum ModelCatalog {
         return ConfigurationFields.fields(configuration).mapValues(\.text)
       },
       decoder: { data in try JSONDecoder().decode(Model.self, from: data) },
-      documentDecoder: { data in try JSONDecoder().decode(ModelFile.Payload<Model>.self, from: data).model })
+      nestedDecoder: { decoder in try Model(from: decoder) },
+      documentDecoder: { data, userInfo in
+        let decoder = JSONDecoder()
+        decoder.userInfo = userInfo
+        return try decoder.decode(ModelFile.Payload<Model>.self, from: data).model
+      })
   }
 
   private static func fitWithFeatures<Model: FeatureAwareRecommender>(

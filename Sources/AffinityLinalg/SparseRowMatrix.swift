@@ -57,9 +57,9 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     rowCount = try c.decode(Int.self, forKey: .rowCount)
     columnCount = try c.decode(Int.self, forKey: .columnCount)
-    rowStarts = try c.decode([Int].self, forKey: .rowStarts)
-    columns = try c.decode([Int32].self, forKey: .columns)
-    values = try c.decode([Float].self, forKey: .values)
+    rowStarts = try c.decode(TensorArray<Int>.self, forKey: .rowStarts).values
+    columns = try c.decode(TensorArray<Int32>.self, forKey: .columns).values
+    values = try c.decode(TensorArray<Float>.self, forKey: .values).values
     let consistent =
       rowCount >= 0 && columnCount >= 0 && rowStarts.count == rowCount + 1
       && rowStarts.first == 0 && rowStarts.last == columns.count
@@ -70,6 +70,16 @@ public struct SparseRowMatrix: Sendable, Equatable, Codable {
       throw DecodingError.dataCorrupted(
         .init(codingPath: decoder.codingPath, debugDescription: "inconsistent sparse matrix"))
     }
+  }
+
+  /// Encodes the three arrays as JSON arrays, or as tensors when a ``TensorSink`` is present.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(rowCount, forKey: .rowCount)
+    try c.encode(columnCount, forKey: .columnCount)
+    try c.encode(TensorArray(rowStarts), forKey: .rowStarts)
+    try c.encode(TensorArray(columns), forKey: .columns)
+    try c.encode(TensorArray(values), forKey: .values)
   }
 
   /// The range of positions that row `r` occupies.

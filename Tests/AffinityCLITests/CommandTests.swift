@@ -1,4 +1,5 @@
 import AffinityCLI
+import AffinityCatalog
 import AffinityCore
 import AffinityStore
 import ArgumentParser
@@ -135,5 +136,33 @@ struct CommandTests {
     #expect(try store.history(of: "1", limit: 5).map(\.value) == [3, 5])
     #expect(Self.message(["import", "--db", database]) == "nothing to import: give --data, --user-features or --item-features")
     #expect(Self.message(["import", "--data", "x", "--kind", "click"])?.hasPrefix("--kind must be one of") == true)
+  }
+
+  @Test func trainWritesABundleThatInspectAndRecommendRead() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-bundle-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let rows = (0..<40).map { n in "u\(n % 8)\ti\((n * 7) % 11)\t\(1 + n % 5)\t\(n)" }
+    try (rows.joined(separator: "\n") + "\n").write(toFile: directory + "/r.tsv", atomically: true, encoding: .utf8)
+    for out in ["model.affinity", "model.json"] {
+      var train = try AffinityCommand.parseAsRoot([
+        "train", "--data", directory + "/r.tsv", "--model", "als", "--param", "epochs=2", "--param", "embeddingSize=4",
+        "--out", directory + "/" + out,
+      ])
+      try train.run()
+      var inspect = try AffinityCommand.parseAsRoot(["inspect", directory + "/" + out, "--format", "json"])
+      try inspect.run()
+      var recommend = try AffinityCommand.parseAsRoot([
+        "recommend", "--model-file", directory + "/" + out, "--user", "u1", "--count", "3",
+      ])
+      try recommend.run()
+    }
+    let summary = try ModelFile.inspect(directory + "/model.affinity")
+    #expect(summary.layout == "bundle" && summary.kind == "als")
+    #expect(summary.dataFingerprint == "sha256:" + SHA256.hex(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/r.tsv")))))
+    #expect(summary.vocabularies == ["users": 8, "items": 11])
+    #expect(try ModelFile.inspect(directory + "/model.json").layout == "json")
+    var broken = try AffinityCommand.parseAsRoot(["inspect", directory + "/r.tsv"])
+    #expect(throws: (any Error).self) { try broken.run() }
   }
 }

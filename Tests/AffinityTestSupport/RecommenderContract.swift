@@ -48,6 +48,16 @@ public enum RecommenderContract {
     // Round trip through the saved (JSON) form gives the same scores.
     let restored = try roundTrip(first)
     #expect(try restored.scores(for: query) == first.scores(for: query), "\(name): Codable round trip")
+
+    // And through a bundle (tensors + manifest): same kind, same scores, same answers for a
+    // user it never saw.
+    let bytes = try ModelBundle.encode(first, kind: name, provenance: .init(dataSource: "synthetic"))
+    let (kind, reloaded) = try ModelBundle.decode(bytes)
+    #expect(kind == name)
+    #expect(try reloaded.scores(for: query) == first.scores(for: query), "\(name): bundle round trip")
+    let stranger = RecommendationQuery(user: "no-such-user", history: Array(first.items.ids.prefix(2)), count: 5)
+    #expect(try reloaded.scores(for: stranger) == first.scores(for: stranger), "\(name): bundle round trip, new user")
+    #expect(reloaded.users == first.users && reloaded.items == first.items && reloaded.seen == first.seen)
   }
 
   static func roundTrip<Model: Recommender>(_ model: Model) throws -> Model {

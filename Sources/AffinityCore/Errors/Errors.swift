@@ -167,12 +167,16 @@ public enum QueryError: Error, Equatable, Sendable, CustomStringConvertible {
   }
 }
 
-/// A model bundle that cannot be read.
+/// A model bundle that cannot be read or written.
 public enum BundleError: Error, Equatable, Sendable, CustomStringConvertible {
   case unreadable(file: String, reason: String)
   case corrupted(file: String, reason: String)
-  case unsupportedFormatVersion(found: Int, supported: ClosedRange<Int>)
-  case unknownKind(String, known: [String])
+  /// The file ends before the length its header gives (cut short by a copy or a full disk).
+  case truncated(file: String, reason: String)
+  /// A tensor's bytes do not hash to the SHA-256 its manifest records.
+  case checksumMismatch(file: String, tensor: String)
+  case unsupportedFormatVersion(found: Int, supported: ClosedRange<Int>, file: String? = nil)
+  case unknownKind(String, known: [String], file: String? = nil)
   case writeFailed(file: String, reason: String)
 
   public var description: String {
@@ -180,11 +184,20 @@ public enum BundleError: Error, Equatable, Sendable, CustomStringConvertible {
     case .unreadable(let file, let reason): "cannot read model bundle '\(file)': \(reason)"
     case .corrupted(let file, let reason):
       "model bundle '\(file)' is corrupted (\(reason)); retrain or restore it from a backup"
-    case .unsupportedFormatVersion(let found, let supported):
+    case .truncated(let file, let reason):
+      "model bundle '\(file)' is truncated (\(reason)); copy it again or retrain"
+    case .checksumMismatch(let file, let tensor):
+      "model bundle '\(file)' is corrupted: tensor '\(tensor)' does not match its SHA-256 in the manifest; "
+        + "copy it again or retrain"
+    case .unsupportedFormatVersion(let found, let supported, let file?):
+      "'\(file)' was written by a newer Affinity (format \(found)); this build reads formats "
+        + "\(supported.lowerBound)...\(supported.upperBound) — upgrade affinity"
+    case .unsupportedFormatVersion(let found, let supported, nil):
       "bundle format \(found) is newer than this build reads "
         + "(\(supported.lowerBound)...\(supported.upperBound)); upgrade affinity or re-export the model"
-    case .unknownKind(let kind, let known):
-      "model kind '\(kind)' is unknown; this build knows " + known.joined(separator: ", ")
+    case .unknownKind(let kind, let known, let file):
+      (file.map { "'\($0)' holds " } ?? "") + "model kind '\(kind)', which this build does not know; it knows "
+        + known.joined(separator: ", ") + "; upgrade affinity or retrain with one of these"
     case .writeFailed(let file, let reason):
       "could not write '\(file)': \(reason); the previous file, if any, is unchanged"
     }

@@ -85,14 +85,7 @@ public struct IDVocabulary<ID: ExternalID>: Sendable, Equatable, Codable {
     return ids.count - 1
   }
 
-  public init(from decoder: any Decoder) throws {
-    self.init(try decoder.singleValueContainer().decode([ID].self))
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.singleValueContainer()
-    try container.encode(ids)
-  }
+  // Codable: see Bundles/VocabularyCoding.swift (an array of ids, or a bundle reference).
 
   public static func == (lhs: Self, rhs: Self) -> Bool { lhs.ids == rhs.ids }
 }
