@@ -33,11 +33,16 @@ let package = Package(
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .library(name: "AffinityStore", targets: ["AffinityStore"]),
+    .library(name: "AffinityPipeline", targets: ["AffinityPipeline"]),
+    .library(name: "AffinityServer", targets: ["AffinityServer"]),
     .executable(name: "affinity", targets: ["affinity"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-http-types", from: "1.4.0"),
   ],
   targets: [
     // MARK: - Library (no CLI or server dependencies)
@@ -70,8 +75,9 @@ let package = Package(
         "AffinityCore", "AffinityBaselines", "AffinityFactorization", "AffinityNeighbors", "AffinityContent",
       ],
       swiftSettings: swiftSettings),
+    .target(name: "AffinityPipeline", dependencies: ["AffinityCore", "AffinityLinalg"], swiftSettings: swiftSettings),
     .target(
-      name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog"],
+      name: "AffinityEvaluation", dependencies: ["AffinityCore", "AffinityLinalg", "AffinityCatalog", "AffinityPipeline"],
       swiftSettings: swiftSettings),
 
     // The service's storage: SQLite through GRDB (kept out of the model targets).
@@ -82,10 +88,19 @@ let package = Package(
 
     // MARK: - Edges
     .target(
+      name: "AffinityServer",
+      dependencies: [
+        "AffinityCore", "AffinityCatalog", "AffinityStore", "AffinityPipeline",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+      ],
+      swiftSettings: swiftSettings),
+    .target(
       name: "AffinityCLI",
       dependencies: [
         "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy", "AffinityBandits",
-        "AffinityStore",
+        "AffinityStore", "AffinityServer", "AffinityPipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -131,6 +146,16 @@ let package = Package(
     .testTarget(
       name: "AffinityStoreTests",
       dependencies: ["AffinityStore", "AffinityTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityPipelineTests", dependencies: ["AffinityPipeline", "AffinityBaselines", "AffinityCore"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityServerTests",
+      dependencies: [
+        "AffinityServer", "AffinityStore", "AffinityCore",
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCLITests",

@@ -1,7 +1,8 @@
 public import ArgumentParser
 
 /// The `affinity` command: train, evaluate and compare recommenders from the shell.
-public struct AffinityCommand: ParsableCommand {
+@available(macOS 15, *)
+public struct AffinityCommand: AsyncParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "affinity",
     abstract: "Affinity: recommender systems in Swift: rating prediction, top-N, evaluation.",
@@ -14,7 +15,7 @@ public struct AffinityCommand: ParsableCommand {
       DemoCommand.self, EvaluateCommand.self, CompareCommand.self, ModelsCommand.self, DescribeCommand.self,
       TrainCommand.self, InspectCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, KernelBenchCommand.self, SplitCommand.self, GenerateCommand.self, OffPolicyCommand.self, SimulateCommand.self,
-      CTRCommand.self, BanditBenchCommand.self, ImportCommand.self,
+      CTRCommand.self, BanditBenchCommand.self, ImportCommand.self, ServeCommand.self,
       ReplayCommand.self,
     ])
 

@@ -20,13 +20,19 @@ public struct StoredItem: Sendable, Codable, Equatable {
   public var hidden: Bool
   /// After this moment the item is no longer recommended (nil: never expires).
   public var expiresAt: Date?
+  /// When the item was first stored (set by the store; ignored on upsert).
+  public var createdAt: Date?
 
-  public init(id: String, features: [String: String] = [:], categories: [String] = [], hidden: Bool = false, expiresAt: Date? = nil) {
+  public init(
+    id: String, features: [String: String] = [:], categories: [String] = [], hidden: Bool = false, expiresAt: Date? = nil,
+    createdAt: Date? = nil
+  ) {
     self.id = id
     self.features = features
     self.categories = categories
     self.hidden = hidden
     self.expiresAt = expiresAt
+    self.createdAt = createdAt
   }
 }
 
@@ -186,7 +192,8 @@ public protocol RecommenderStore: Sendable {
   func events(kinds: Set<FeedbackKind>?, after: Date?, limit: Int?) throws(StoreError) -> [FeedbackEvent]
   /// The user's events, newest first.
   func history(of user: String, limit: Int) throws(StoreError) -> [FeedbackEvent]
-  func log(_ decision: ServedDecision) throws(StoreError)
+  /// Logs served decisions in one transaction.
+  func log(_ decisions: [ServedDecision]) throws(StoreError)
   func decisions(after: Date?, limit: Int?) throws(StoreError) -> [ServedDecision]
   func register(_ model: ModelRecord) throws(StoreError)
   /// Makes `version` the one active model (the others become inactive).

@@ -176,10 +176,11 @@ public final class SQLiteStore: RecommenderStore {
 
   static func item(from row: Row) -> StoredItem {
     let expiry: Double? = row["expires_at"]
+    let created: Double? = row["created_at"]
     return StoredItem(
       id: row["id"] ?? "", features: decode([String: String].self, row["features"], default: [:]),
       categories: decode([String].self, row["categories"], default: []), hidden: (row["hidden"] as Int?) == 1,
-      expiresAt: expiry.map { Date(timeIntervalSince1970: $0) })
+      expiresAt: expiry.map { Date(timeIntervalSince1970: $0) }, createdAt: created.map { Date(timeIntervalSince1970: $0) })
   }
 
   /// Every item, for candidate filters.
@@ -271,17 +272,22 @@ public final class SQLiteStore: RecommenderStore {
 
   // MARK: Decisions and models
 
-  public func log(_ decision: ServedDecision) throws(StoreError) {
-    try Self.check(decision.requestID, record: "decision", field: "requestID")
+  public func log(_ decisions: [ServedDecision]) throws(StoreError) {
+    for decision in decisions { try Self.check(decision.requestID, record: "decision", field: "requestID") }
+    guard !decisions.isEmpty else { return }
     try write { db in
-      try db.execute(
-        sql: "INSERT OR REPLACE INTO decisions (request_id, user_id, served_at, policy, model_version, slate) VALUES (?, ?, ?, ?, ?, ?)",
-        arguments: [
+      let statement = try db.cachedStatement(
+        sql: "INSERT OR REPLACE INTO decisions (request_id, user_id, served_at, policy, model_version, slate) VALUES (?, ?, ?, ?, ?, ?)")
+      for decision in decisions {
+        try statement.execute(arguments: [
           decision.requestID, decision.user, decision.servedAt.timeIntervalSince1970, decision.policy,
           decision.modelVersion, Self.json(decision.slate),
         ])
+      }
     }
   }
+
+  public func log(_ decision: ServedDecision) throws(StoreError) { try log([decision]) }
 
   public func decisions(after: Date? = nil, limit: Int? = nil) throws(StoreError) -> [ServedDecision] {
     var sql = "SELECT * FROM decisions WHERE served_at > ? ORDER BY served_at, request_id"

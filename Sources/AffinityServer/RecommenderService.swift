@@ -1,0 +1,330 @@
+import AffinityCatalog
+public import AffinityCore
+public import AffinityPipeline
+public import AffinityStore
+public import Foundation
+import Synchronization
+
+/// The service behind the HTTP API: the store, the model and pipeline being served, training.
+///
+/// The served model is an immutable value behind a lock: a retrain builds a new one off to the
+/// side and swaps it in at once, so requests in flight finish on the old model and none is
+/// dropped. Item writes bump a catalogue version; the next request rebuilds the bound
+/// pipeline (filters, categories) once.
+public final class RecommenderService: Sendable {
+  public struct Configuration: Sendable {
+    /// The model kind trained on the stored feedback (`affinity models` lists them).
+    public var model: String
+    public var parameters: [(String, String)]
+    /// Feedback kinds that count as interactions for training.
+    public var trainingKinds: Set<FeedbackKind>
+    public var seed: UInt64
+    /// Candidate sources, filters, rules and exploration of every recommendation.
+    public var pipeline: Pipeline
+
+    public init(
+      model: String = "als", parameters: [(String, String)] = [], trainingKinds: Set<FeedbackKind> = [.positive, .read],
+      seed: UInt64 = 42, pipeline: Pipeline = Pipeline()
+    ) {
+      self.model = model
+      self.parameters = parameters
+      self.trainingKinds = trainingKinds
+      self.seed = seed
+      self.pipeline = pipeline
+    }
+  }
+
+  /// A model in service, bound into the pipeline.
+  public struct Served: Sendable {
+    public var version: String
+    public var kind: String
+    public var model: any Recommender
+    public var pipeline: ServedPipeline
+    /// The catalogue version the pipeline was bound with.
+    var catalogVersion: Int
+    public var trainedAt: Date
+    public var events: Int
+  }
+
+  public let store: SQLiteStore
+  public let configuration: Configuration
+  let current = Mutex<Served?>(nil)
+  let training = Mutex<Bool>(false)
+  let catalogVersion = Atomic<Int>(0)
+  let decisionLog: DecisionLog
+  let recommendations = Atomic<Int>(0)
+  /// Requests answered by `recommend`, for /metrics.
+  public var recommendationCount: Int { recommendations.load(ordering: .relaxed) }
+
+  public init(store: SQLiteStore, configuration: Configuration = Configuration()) throws(ConfigurationError) {
+    do { _ = try ModelCatalog.descriptor(named: configuration.model) } catch {
+      throw ConfigurationError(model: "service", parameter: "model", value: configuration.model, requirement: "one of \(ModelCatalog.names.joined(separator: ", "))")
+    }
+    try configuration.pipeline.validate()
+    self.store = store
+    self.configuration = configuration
+    decisionLog = DecisionLog(store: store)
+  }
+
+  public var served: Served? { current.withLock { $0 } }
+
+  // MARK: Catalogue writes (they re-bind the pipeline)
+
+  public func upsert(items: [StoredItem]) throws(StoreError) {
+    try store.upsert(items: items)
+    catalogVersion.add(1, ordering: .sequentiallyConsistent)
+  }
+
+  public func deleteItem(_ id: String) throws(StoreError) -> Bool {
+    defer { catalogVersion.add(1, ordering: .sequentiallyConsistent) }
+    return try store.deleteItem(id)
+  }
+
+  /// The item catalogue as the pipeline sees it.
+  func catalog() throws(StoreError) -> [ItemID: CatalogItem] {
+    var catalog: [ItemID: CatalogItem] = [:]
+    for item in try store.allItems() {
+      catalog[ItemID(item.id)] = CatalogItem(
+        categories: item.categories, features: item.features, hidden: item.hidden, expiresAt: item.expiresAt, addedAt: item.createdAt)
+    }
+    return catalog
+  }
+
+  /// The served model, re-bound to the catalogue when items changed since.
+  func currentServed() throws -> Served {
+    guard var served = current.withLock({ $0 }) else { throw ServiceError.notReady }
+    let version = catalogVersion.load(ordering: .sequentiallyConsistent)
+    guard served.catalogVersion != version else { return served }
+    served.pipeline = try ServedPipeline(pipeline: configuration.pipeline, model: served.model, catalog: try catalog())
+    served.catalogVersion = version
+    let rebound = served
+    current.withLock { slot in
+      if let existing = slot, existing.version == rebound.version, existing.catalogVersion < version { slot = rebound }
+    }
+    return served
+  }
+
+  // MARK: Training
+
+  /// Trains a new model on the stored feedback and swaps it in. Returns nil when another
+  /// training is running (the caller may retry) and throws when there is no feedback yet.
+  @discardableResult
+  public func train() throws -> Served? {
+    let started = training.withLock { busy -> Bool in
+      if busy { return false }
+      busy = true
+      return true
+    }
+    guard started else { return nil }
+    defer { training.withLock { $0 = false } }
+    let events = try store.events(kinds: configuration.trainingKinds, after: nil, limit: nil)
+    guard !events.isEmpty else { throw ServiceError.noFeedback }
+    // One interaction per (user, item): values add up (repeated clicks are stronger evidence),
+    // the latest time wins.
+    var merged: [String: Int] = [:]
+    var interactions: [Interaction] = []
+    for event in events {
+      let key = event.user + "\u{1F}" + event.item
+      let time = Int64(event.timestamp.timeIntervalSince1970)
+      if let k = merged[key] {
+        interactions[k].value += Float(event.value)
+        interactions[k].timestamp = max(interactions[k].timestamp, time)
+      } else {
+        merged[key] = interactions.count
+        interactions.append(Interaction(user: UserID(event.user), item: ItemID(event.item), value: Float(event.value), timestamp: time))
+      }
+    }
+    let data = try InteractionData(interactions, source: "the service's feedback")
+    let descriptor = try ModelCatalog.descriptor(named: configuration.model)
+    let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: SideInformation())
+    let now = Date()
+    let version = "\(descriptor.name)-\(Int(now.timeIntervalSince1970 * 1000))"
+    let catalogVersion = catalogVersion.load(ordering: .sequentiallyConsistent)
+    let pipeline = try ServedPipeline(pipeline: configuration.pipeline, model: model, catalog: try catalog())
+    let served = Served(
+      version: version, kind: descriptor.name, model: model, pipeline: pipeline, catalogVersion: catalogVersion, trainedAt: now,
+      events: events.count)
+    try store.register(ModelRecord(version: version, kind: descriptor.name, createdAt: now, path: "", metrics: ["events": Double(events.count)], active: true))
+    current.withLock { $0 = served }
+    return served
+  }
+
+  // MARK: Queries
+
+  /// Recommendations through the pipeline for a known user, a new user (their stored history
+  /// and features are folded in at request time), or an anonymous session (`user` nil, a
+  /// `history` and/or `features`). Each served slate is logged with its propensities.
+  public func recommend(
+    user: String?, history: [String] = [], features: [String: String] = [:], count: Int, exclude: [String] = [],
+    categories: [String] = []
+  ) throws -> RecommendationResponse {
+    let served = try currentServed()
+    guard (1...1_000).contains(count) else {
+      throw ServiceError.invalidParameter(field: "n", value: "\(count)", fix: "ask for 1 to 1000 items")
+    }
+    recommendations.add(1, ordering: .relaxed)
+    var request = PipelineRequest(
+      history: history.map { ItemID($0) }, count: count, excluding: Set(exclude.map { ItemID($0) }), categories: categories,
+      seed: UInt64.random(in: 0...UInt64.max))
+    request.features = features.map { "\($0.key)=\($0.value)" }.sorted()
+    if let user {
+      let id = UserID(user)
+      let known = served.model.users.index(of: id) != nil
+      // What happened since training: seen items to skip, negatives to filter, and for a
+      // user the model has never met, the history to fold in.
+      let recent = try store.history(of: user, limit: 500)
+      if !known {
+        guard let stored = try store.user(user) else {
+          if history.isEmpty && features.isEmpty { throw ServiceError.unknown(kind: "user", id: user) }
+          return try finish(served: served, request: request, user: user)
+        }
+        if features.isEmpty { request.features = stored.features.map { "\($0.key)=\($0.value)" }.sorted() }
+      }
+      request.user = known ? id : nil
+      for event in recent {
+        if event.kind == .negative {
+          request.negatives.insert(ItemID(event.item))
+        } else if configuration.trainingKinds.contains(event.kind) {
+          if known { request.excluding.insert(ItemID(event.item)) } else { request.history.append(ItemID(event.item)) }
+        }
+      }
+    }
+    return try finish(served: served, request: request, user: user)
+  }
+
+  func finish(served: Served, request: PipelineRequest, user: String?) throws -> RecommendationResponse {
+    let slate = try served.pipeline.run(request)
+    let response = RecommendationResponse(
+      requestID: UUID().uuidString, user: user, modelVersion: served.version,
+      items: slate.items.map { RecommendationResponse.Item(item: $0.item.rawValue, score: Double($0.score), propensity: $0.propensity, source: $0.source.rawValue) })
+    decisionLog.append(ServedDecision(
+      requestID: response.requestID, user: user ?? "anonymous", servedAt: request.now,
+      policy: "pipeline/\(configuration.pipeline.exploration.method.rawValue)", modelVersion: served.version,
+      slate: response.items.map { ServedItem(item: $0.item, score: $0.score, propensity: $0.propensity) }))
+    return response
+  }
+
+  public func similar(to item: String, count: Int) throws -> [RecommendationResponse.Item] {
+    let served = try currentServed()
+    guard (1...1_000).contains(count) else {
+      throw ServiceError.invalidParameter(field: "n", value: "\(count)", fix: "ask for 1 to 1000 items")
+    }
+    guard let provider = served.model as? any SimilarItemsProviding else {
+      throw ServiceError.unsupported("the served model (\(served.kind)) does not rank similar items; serve als, item-knn or ease")
+    }
+    guard served.model.items.index(of: ItemID(item)) != nil else { throw ServiceError.unknown(kind: "item", id: item) }
+    do {
+      return try provider.similarItems(to: ItemID(item), count: count).map {
+        RecommendationResponse.Item(item: $0.item.rawValue, score: Double($0.score), propensity: 1, source: "similar")
+      }
+    } catch {
+      throw ServiceError.query("\(error)")
+    }
+  }
+
+  /// Why `item` scores as it does for `user`: the model's contributions (history items,
+  /// neighbours or features).
+  public func explain(user: String, item: String) throws -> Explanation {
+    let served = try currentServed()
+    guard let model = served.model as? any Explainable else {
+      throw ServiceError.unsupported("the served model (\(served.kind)) does not explain its scores; serve als, item-knn or ease")
+    }
+    guard served.model.items.index(of: ItemID(item)) != nil else { throw ServiceError.unknown(kind: "item", id: item) }
+    var query = RecommendationQuery(user: UserID(user))
+    if served.model.users.index(of: UserID(user)) == nil {
+      let history = try store.history(of: user, limit: 500).filter { configuration.trainingKinds.contains($0.kind) }.map { ItemID($0.item) }
+      guard !history.isEmpty else { throw ServiceError.unknown(kind: "user", id: user) }
+      query = RecommendationQuery(history: history)
+    }
+    do {
+      return try model.explanation(of: ItemID(item), for: query)
+    } catch {
+      throw ServiceError.query("\(error)")
+    }
+  }
+
+  /// Served decisions, the pending ones written first.
+  public func decisions(after: Date?, limit: Int) throws -> [ServedDecision] {
+    try decisionLog.flush()
+    return try store.decisions(after: after, limit: limit)
+  }
+
+  /// Writes the decisions still in memory; call before shutting down.
+  public func flush() throws { try decisionLog.flush() }
+}
+
+/// Served decisions wait in memory and are written in one transaction per batch (every
+/// 50 ms or 512 decisions), so logging costs a request microseconds instead of an fsync.
+/// A crash loses at most the last batch of *decisions*; feedback is written before it is
+/// acknowledged.
+final class DecisionLog: Sendable {
+  let store: SQLiteStore
+  let pending = Mutex<[ServedDecision]>([])
+  let flushing = Mutex<Void>(())
+  let scheduled = Atomic<Bool>(false)
+
+  init(store: SQLiteStore) { self.store = store }
+
+  func append(_ decision: ServedDecision) {
+    let count = pending.withLock { list -> Int in
+      list.append(decision)
+      return list.count
+    }
+    if count >= 512 {
+      try? flush()
+    } else if scheduled.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
+      Task.detached { [self] in
+        try? await Task.sleep(for: .milliseconds(50))
+        scheduled.store(false, ordering: .sequentiallyConsistent)
+        try? flush()
+      }
+    }
+  }
+
+  func flush() throws {
+    try flushing.withLock { _ in
+      let batch = pending.withLock { list -> [ServedDecision] in
+        defer { list.removeAll(keepingCapacity: true) }
+        return list
+      }
+      try store.log(batch)
+    }
+  }
+}
+
+/// What `recommend` returns.
+public struct RecommendationResponse: Sendable, Codable, Equatable {
+  public struct Item: Sendable, Codable, Equatable {
+    public var item: String
+    public var score: Double
+    /// The probability that the pipeline showed this item in this slot.
+    public var propensity: Double
+    /// The candidate source: model, similar-to-history, popular, recent (or similar).
+    public var source: String
+  }
+  public var requestID: String
+  public var user: String?
+  public var modelVersion: String
+  public var items: [Item]
+}
+
+/// A request the service cannot serve, with the HTTP status it maps to.
+public enum ServiceError: Error, Equatable, CustomStringConvertible {
+  case notReady
+  case noFeedback
+  case unknown(kind: String, id: String)
+  case invalidParameter(field: String, value: String, fix: String)
+  case unsupported(String)
+  case query(String)
+
+  public var description: String {
+    switch self {
+    case .notReady: "no model is trained yet; send feedback and POST /train"
+    case .noFeedback: "there is no feedback to train on yet; POST /feedback first"
+    case .unknown(let kind, let id): "unknown \(kind) '\(id)'"
+    case .invalidParameter(let field, let value, let fix): "\(field) = '\(value)' is invalid; \(fix)"
+    case .unsupported(let message): message
+    case .query(let message): message
+    }
+  }
+}

@@ -1,4 +1,0 @@
-import AffinityCLI
-import ArgumentParser
-
-AffinityCommand.main()

@@ -1,0 +1,128 @@
+import AffinityServer
+import AffinityStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("HTTP service")
+struct ServerTests {
+  /// A fresh store and service; the caller removes the folder.
+  static func service() throws -> (RecommenderService, String) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-server-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let store = try SQLiteStore(path: folder + "/affinity.sqlite")
+    return (try RecommenderService(store: store, configuration: .init(model: "popular")), folder)
+  }
+
+  static let key = "test-key"
+  static var write: HTTPFields { [.authorization: "Bearer \(key)", .contentType: "application/json"] }
+
+  static func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+  static func json(_ response: TestResponse) throws -> [String: Any] {
+    (try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]) ?? [:]
+  }
+
+  /// Five users, four items; item c is popular, d is hidden.
+  static let feedback = """
+    {"events": [
+      {"eventId": "1", "user": "u1", "item": "a"}, {"eventId": "2", "user": "u1", "item": "c"},
+      {"eventId": "3", "user": "u2", "item": "c"}, {"eventId": "4", "user": "u3", "item": "c"},
+      {"eventId": "5", "user": "u3", "item": "b"}, {"eventId": "6", "user": "u4", "item": "d"},
+      {"eventId": "7", "user": "u4", "item": "d", "kind": "read"}, {"eventId": "8", "user": "u5", "item": "d"},
+      {"eventId": "9", "user": "u5", "item": "b", "value": 2, "timestamp": 1700000000}
+    ]}
+    """
+
+  @Test func writesNeedTheKeyAndBadInputGetsTypedErrors() async throws {
+    let (service, folder) = try Self.service()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let app = Application(router: AffinityHTTP.router(service: service, configuration: ServerConfiguration(apiKey: Self.key)))
+    try await app.test(.router) { client in
+      try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/feedback", method: .post, body: Self.body(Self.feedback)) { response in
+        #expect(response.status == .unauthorized)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "missing_api_key")
+      }
+      try await client.execute(uri: "/feedback", method: .post, headers: [.authorization: "Bearer wrong"], body: Self.body(Self.feedback)) {
+        #expect($0.status == .forbidden)
+      }
+      try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .serviceUnavailable) }
+      try await client.execute(uri: "/recommend?user=u1", method: .get) { #expect($0.status == .serviceUnavailable) }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body("{\"events\": [{\"eventId\": 1}]}")) { response in
+        #expect(response.status == .badRequest)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "invalid_json")
+        #expect(error?["field"] as? String == "events[0].eventId")
+      }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body("not json")) {
+        #expect($0.status == .badRequest)
+      }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write,
+        body: Self.body("{\"events\": [{\"eventId\": \"x\", \"user\": \"\", \"item\": \"a\"}]}")) { response in
+        #expect(response.status == .badRequest)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["field"] as? String == "user")
+      }
+      try await client.execute(uri: "/users/nobody", method: .get) { #expect($0.status == .notFound) }
+      try await client.execute(uri: "/train", method: .post, headers: Self.write) { #expect($0.status == .conflict) }
+    }
+  }
+
+  @Test func feedbackTrainsAModelThatServesFilteredRecommendations() async throws {
+    let (service, folder) = try Self.service()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let app = Application(router: AffinityHTTP.router(service: service, configuration: ServerConfiguration(apiKey: Self.key)))
+    try await app.test(.router) { client in
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body(Self.feedback)) { response in
+        #expect(response.status == .ok)
+        let body = try Self.json(response)
+        #expect(body["inserted"] as? Int == 9)
+      }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body(Self.feedback)) { response in
+        let body = try Self.json(response)
+        #expect(body["duplicates"] as? Int == 9, "idempotent by event id")
+      }
+      try await client.execute(uri: "/items/d", method: .put, headers: Self.write, body: Self.body("{\"hidden\": true, \"categories\": [\"x\"]}")) {
+        #expect($0.status == .ok)
+      }
+      try await client.execute(uri: "/items/b", method: .put, headers: Self.write, body: Self.body("{\"categories\": [\"x\"]}")) {
+        #expect($0.status == .ok)
+      }
+      try await client.execute(uri: "/train", method: .post, headers: Self.write) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
+      // u2 has seen c; d is hidden: popular order c(3) > d(2, hidden) ≈ b(2) > a(1).
+      try await client.execute(uri: "/recommend?user=u2&n=2", method: .get) { response in
+        #expect(response.status == .ok)
+        let items = (try Self.json(response)["items"] as? [[String: Any]])?.compactMap { $0["item"] as? String }
+        #expect(items == ["b", "a"])
+      }
+      try await client.execute(uri: "/recommend?user=u2&category=x", method: .get) { response in
+        let items = (try Self.json(response)["items"] as? [[String: Any]])?.compactMap { $0["item"] as? String }
+        #expect(items == ["b"], "only category x, and d is hidden")
+      }
+      try await client.execute(uri: "/recommend", method: .post, body: Self.body("{\"history\": [\"c\"], \"n\": 1}")) { response in
+        #expect(response.status == .ok)
+        let items = (try Self.json(response)["items"] as? [[String: Any]])?.compactMap { $0["item"] as? String }
+        #expect(items == ["b"])
+      }
+      try await client.execute(uri: "/recommend?user=ghost", method: .get) { #expect($0.status == .notFound) }
+      try await client.execute(uri: "/recommend?user=u1&n=0", method: .get) { #expect($0.status == .badRequest) }
+      try await client.execute(uri: "/recommend?user=u1&n=many", method: .get) { #expect($0.status == .badRequest) }
+      try await client.execute(uri: "/decisions", method: .get) { response in
+        let decisions = try Self.json(response)["decisions"] as? [[String: Any]]
+        #expect(decisions?.count == 3, "every served recommendation is logged")
+        let slate = decisions?.first?["slate"] as? [[String: Any]]
+        #expect(slate?.first?["propensity"] as? Double == 1)
+      }
+      try await client.execute(uri: "/users/u5", method: .delete, headers: Self.write) { #expect($0.status == .noContent) }
+      try await client.execute(uri: "/metrics", method: .get) { response in
+        let text = String(buffer: response.body)
+        #expect(text.contains("affinity_feedback_events 7"))
+        #expect(text.contains("affinity_recommend_requests_total"))
+      }
+    }
+  }
+}
