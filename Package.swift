@@ -95,6 +95,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
       ],
+      exclude: ["web"],
       swiftSettings: swiftSettings),
     .target(
       name: "AffinityCLI",

@@ -143,6 +143,7 @@ extension StoredItem: ResponseEncodable {}
 extension IngestResult: ResponseEncodable {}
 extension StoreCounts: ResponseEncodable {}
 extension Explanation: ResponseEncodable {}
+extension FeedbackTimeline: ResponseEncodable {}
 
 /// The HTTP API over a ``RecommenderService``.
 public enum AffinityHTTP {
@@ -152,13 +153,32 @@ public enum AffinityHTTP {
     var events: Int?
   }
 
+  /// A time in a request body: Unix seconds or an ISO 8601 string.
+  struct Time: Decodable {
+    var date: Date
+    init(from decoder: any Decoder) throws {
+      let container = try decoder.singleValueContainer()
+      if let seconds = try? container.decode(Double.self) {
+        guard seconds.isFinite, abs(seconds) < 1e11 else {
+          throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(seconds) is not a plausible Unix time in seconds")
+        }
+        date = Date(timeIntervalSince1970: seconds)
+      } else {
+        let text = try container.decode(String.self)
+        guard let parsed = (try? Date(text, strategy: .iso8601)) else {
+          throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is neither Unix seconds nor an ISO 8601 time")
+        }
+        date = parsed
+      }
+    }
+  }
+
   struct UserBody: Decodable { var features: [String: String]? }
   struct ItemBody: Decodable {
     var features: [String: String]?
     var categories: [String]?
     var hidden: Bool?
-    /// Seconds since 1970.
-    var expiresAt: Double?
+    var expiresAt: Time?
   }
   struct EventBody: Decodable {
     var eventId: String
@@ -166,8 +186,8 @@ public enum AffinityHTTP {
     var item: String
     var kind: FeedbackKind?
     var value: Double?
-    /// Seconds since 1970; now when absent.
-    var timestamp: Double?
+    /// Now when absent.
+    var timestamp: Time?
   }
   struct FeedbackBody: Decodable { var events: [EventBody] }
   struct RecommendBody: Decodable {
@@ -181,6 +201,26 @@ public enum AffinityHTTP {
   }
   struct Items: ResponseEncodable { var items: [RecommendationResponse.Item] }
   struct Decisions: ResponseEncodable { var decisions: [ServedDecision] }
+  struct Models: ResponseEncodable { var models: [ModelRecord] }
+  struct History: ResponseEncodable {
+    struct Event: Encodable {
+      var eventId: String
+      var user: String
+      var item: String
+      var kind: FeedbackKind
+      var value: Double
+      var timestamp: Date
+      init(_ event: FeedbackEvent) {
+        eventId = event.eventID
+        user = event.user
+        item = event.item
+        kind = event.kind
+        value = event.value
+        timestamp = event.timestamp
+      }
+    }
+    var events: [Event]
+  }
   struct Trained: ResponseEncodable {
     var modelVersion: String
     var kind: String
@@ -253,6 +293,21 @@ public enum AffinityHTTP {
         """
     }
     router.get("stats") { _, _ in try store.counts() }
+    router.get("stats/timeline") { _, _ in try store.timeline() }
+    router.get("models") { _, _ in Models(models: try store.models()) }
+    router.get("openapi.json") { _, _ in
+      Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Assets.openAPI)))
+    }
+    router.get("/") { _, _ in
+      Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Assets.webPage)))
+    }
+    router.get("users/:id/history") { request, context -> History in
+      let limit = try integer(request, "limit", default: 100)
+      guard (1...10_000).contains(limit) else {
+        throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…10000; got \(limit)", field: "limit")
+      }
+      return History(events: try store.history(of: try id(context), limit: limit).map(History.Event.init))
+    }
 
     router.put("users/:id") { request, context -> StoredUser in
       let body = try await body(request, as: UserBody.self)
@@ -274,7 +329,7 @@ public enum AffinityHTTP {
       let body = try await body(request, as: ItemBody.self)
       let item = StoredItem(
         id: try id(context), features: body.features ?? [:], categories: body.categories ?? [], hidden: body.hidden ?? false,
-        expiresAt: body.expiresAt.map { Date(timeIntervalSince1970: $0) })
+        expiresAt: body.expiresAt?.date)
       try service.upsert(items: [item])
       return item
     }
@@ -295,13 +350,10 @@ public enum AffinityHTTP {
     router.post("feedback") { request, context -> IngestResult in
       let body = try await body(request, as: FeedbackBody.self)
       let now = Date()
-      let events = try body.events.enumerated().map { n, event in
-        if let t = event.timestamp, !t.isFinite {
-          throw APIError(.badRequest, code: "invalid_field", message: "events[\(n)].timestamp must be finite", field: "events[\(n)].timestamp")
-        }
+      let events = body.events.map { event in
         return FeedbackEvent(
           eventID: event.eventId, user: event.user, item: event.item, kind: event.kind ?? .positive, value: event.value ?? 1,
-          timestamp: event.timestamp.map { Date(timeIntervalSince1970: $0) } ?? now)
+          timestamp: event.timestamp?.date ?? now)
       }
       return try store.ingest(events)
     }

@@ -102,6 +102,18 @@ public struct ServedDecision: Sendable, Codable, Equatable {
 }
 
 /// A trained model known to the service.
+/// Feedback counts over time, for the web page.
+public struct FeedbackTimeline: Sendable, Codable, Equatable {
+  public struct Bucket: Sendable, Codable, Equatable {
+    /// The day (`2026-11-27`) or month (`2026-11`) the bucket starts.
+    public var start: String
+    public var events: Int
+  }
+  /// `day` or `month`.
+  public var unit: String
+  public var buckets: [Bucket]
+}
+
 public struct ModelRecord: Sendable, Codable, Equatable {
   public var version: String
   public var kind: String

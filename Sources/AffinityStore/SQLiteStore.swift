@@ -342,4 +342,19 @@ public final class SQLiteStore: RecommenderStore {
         decisions: try count("decisions"), models: try count("models"))
     }
   }
+
+  /// Feedback events per day, or per month when they span more than 180 days.
+  public func timeline() throws(StoreError) -> FeedbackTimeline {
+    try read { db in
+      let row = try Row.fetchOne(db, sql: "SELECT MIN(timestamp) AS first, MAX(timestamp) AS last FROM feedback")
+      guard let first: Double = row?["first"], let last: Double = row?["last"] else { return FeedbackTimeline(unit: "day", buckets: []) }
+      let monthly = last - first > 180 * 86_400
+      let format = monthly ? "%Y-%m" : "%Y-%m-%d"
+      let buckets = try Row.fetchAll(
+        db, sql: "SELECT strftime(?, timestamp, 'unixepoch') AS start, COUNT(*) AS events FROM feedback GROUP BY start ORDER BY start",
+        arguments: [format]
+      ).map { FeedbackTimeline.Bucket(start: $0["start"] ?? "", events: $0["events"] ?? 0) }
+      return FeedbackTimeline(unit: monthly ? "month" : "day", buckets: buckets)
+    }
+  }
 }

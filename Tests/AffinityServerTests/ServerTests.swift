@@ -125,4 +125,74 @@ struct ServerTests {
       }
     }
   }
+
+  @Test func servesItsOpenAPIDocumentAndWebPageAsKeptInTheRepository() async throws {
+    let (service, folder) = try Self.service()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let document = try String(contentsOf: root.appendingPathComponent("docs/openapi.json"), encoding: .utf8)
+    let page = try String(contentsOf: root.appendingPathComponent("Sources/AffinityServer/web/index.html"), encoding: .utf8)
+    let app = Application(router: AffinityHTTP.router(service: service, configuration: ServerConfiguration(apiKey: Self.key)))
+    try await app.test(.router) { client in
+      try await client.execute(uri: "/openapi.json", method: .get) { response in
+        #expect(response.status == .ok)
+        #expect(String(buffer: response.body) + "\n" == document, "rerun scripts/embed_assets.py after editing docs/openapi.json")
+        let parsed = try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any]
+        let paths = (parsed?["paths"] as? [String: Any])?.keys.sorted() ?? []
+        #expect(paths.contains("/recommend") && paths.contains("/feedback") && paths.contains("/users/{id}/history"))
+      }
+      try await client.execute(uri: "/", method: .get) { response in
+        #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+        #expect(String(buffer: response.body) + "\n" == page, "rerun scripts/embed_assets.py after editing web/index.html")
+      }
+    }
+  }
+
+  @Test func newAndAnonymousUsersHistoryTimelineAndTimes() async throws {
+    let (service, folder) = try Self.service()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let app = Application(router: AffinityHTTP.router(service: service, configuration: ServerConfiguration(apiKey: Self.key)))
+    try await app.test(.router) { client in
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body(Self.feedback)) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/train", method: .post, headers: Self.write) { #expect($0.status == .ok) }
+      // A user who arrives after training: their stored feedback is folded in and skipped.
+      let late = #"{"events": [{"eventId": "late", "user": "newcomer", "item": "c", "timestamp": "2026-11-27T10:00:00Z"}]}"#
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write, body: Self.body(late)) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/recommend?user=newcomer&n=5", method: .get) { response in
+        #expect(response.status == .ok)
+        let items = (try Self.json(response)["items"] as? [[String: Any]])?.compactMap { $0["item"] as? String } ?? []
+        #expect(!items.isEmpty && !items.contains("c"), "what the newcomer already had is not offered again")
+      }
+      // An anonymous session with nothing known gets the popular fallback.
+      try await client.execute(uri: "/recommend", method: .post, body: Self.body(#"{"features": {"country": "fr"}, "n": 2}"#)) { response in
+        #expect(response.status == .ok)
+        let items = try Self.json(response)["items"] as? [[String: Any]]
+        #expect(items?.count == 2)
+      }
+      try await client.execute(uri: "/users/newcomer/history?limit=5", method: .get) { response in
+        let events = try Self.json(response)["events"] as? [[String: Any]]
+        #expect(events?.first?["item"] as? String == "c")
+        #expect(events?.first?["timestamp"] as? String == "2026-11-27T10:00:00Z")
+      }
+      try await client.execute(uri: "/users/newcomer/history?limit=0", method: .get) { #expect($0.status == .badRequest) }
+      try await client.execute(uri: "/stats/timeline", method: .get) { response in
+        let body = try Self.json(response)
+        #expect(body["unit"] as? String == "month", "the fixture spans 2023 to 2026")
+        let total = (body["buckets"] as? [[String: Any]])?.compactMap { $0["events"] as? Int }.reduce(0, +)
+        #expect(total == 10)
+      }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write,
+        body: Self.body(#"{"events": [{"eventId": "t", "user": "u1", "item": "a", "timestamp": "yesterday"}]}"#)) { response in
+        #expect(response.status == .badRequest)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["field"] as? String == "events[0].timestamp")
+      }
+      try await client.execute(uri: "/explain?user=u1&item=a", method: .get) { #expect($0.status == .unprocessableContent, "popular does not explain") }
+      try await client.execute(uri: "/items/a/similar", method: .get) { #expect($0.status == .unprocessableContent) }
+      try await client.execute(uri: "/models", method: .get) { response in
+        let models = try Self.json(response)["models"] as? [[String: Any]]
+        #expect(models?.count == 1 && models?.first?["active"] as? Bool == true)
+      }
+    }
+  }
 }
