@@ -154,7 +154,7 @@ let package = Package(
     .testTarget(
       name: "AffinityServerTests",
       dependencies: [
-        "AffinityServer", "AffinityStore", "AffinityCore",
+        "AffinityServer", "AffinityStore", "AffinityCore", "AffinityTestSupport",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
       ],
       swiftSettings: swiftSettings),

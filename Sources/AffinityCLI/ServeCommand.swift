@@ -1,5 +1,6 @@
 import AffinityCatalog
 import AffinityCore
+import AffinityPipeline
 import AffinityServer
 import AffinityStore
 import ArgumentParser
@@ -23,17 +24,18 @@ struct ServeCommand: AsyncParsableCommand {
       """)
 
   @Option(help: "Address to listen on (127.0.0.1: this machine only).") var host: String = "127.0.0.1"
-  @Option(help: "Port.") var port: Int = 8080
+  @Option(help: "Port (0: any free port; the one chosen is printed).") var port: Int = 8080
   @Option(help: "The SQLite database (its folder is created when missing).") var db: String = "affinity-data/affinity.sqlite"
   @Option(help: "Model trained on the stored feedback; `affinity models` lists them.") var model: String = "als"
   @Option(name: .customLong("param"), help: "Model parameter key=value (repeatable).") var parameters: [String] = []
   @Option(help: "The API key writes need (default: $AFFINITY_API_KEY, else a random key printed at start).") var apiKey: String?
   @Flag(help: "Reads need the API key too.") var readsNeedKey = false
   @Flag(help: "Fill an empty database with the built-in synthetic world first.") var demo = false
+  @Option(help: "The served pipeline as JSON: sources, filters, rules, exploration (docs/pipeline.md).") var pipeline: String?
   @Option(help: "Retrain on the stored feedback every this many seconds (0: only on POST /train).") var retrainEvery: Int = 0
 
   func validate() throws {
-    guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1…65535; got \(port)") }
+    guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535; got \(port)") }
     guard retrainEvery >= 0 else { throw ValidationError("--retrain-every must be ≥ 0; got \(retrainEvery)") }
     _ = try CLIErrors.mapped { try ModelCatalog.descriptor(named: model) }
     _ = try CLIErrors.mapped { try ModelCatalog.parseParameters(parameters) }
@@ -67,9 +69,21 @@ struct ServeCommand: AsyncParsableCommand {
       FileHandle.standardError.write(Data("filling \(db) with the synthetic world…\n".utf8))
       try CLIErrors.mapped { try Self.seedDemo(store) }
     }
+    var served = Pipeline()
+    if let pipeline {
+      guard let data = FileManager.default.contents(atPath: pipeline) else {
+        throw ValidationError("cannot read --pipeline \(pipeline): no such file")
+      }
+      do {
+        served = try JSONDecoder().decode(Pipeline.self, from: data)
+      } catch {
+        throw ValidationError("--pipeline \(pipeline) is not a valid pipeline: \(error); see docs/pipeline.md")
+      }
+    }
+    let chosen = served
     let service = try CLIErrors.mapped {
       try RecommenderService(
-        store: store, configuration: .init(model: model, parameters: try ModelCatalog.parseParameters(parameters)))
+        store: store, configuration: .init(model: model, parameters: try ModelCatalog.parseParameters(parameters), pipeline: chosen))
     }
     let counts = try store.counts()
     if counts.events > 0, let served = try CLIErrors.mapped({ try service.train() }) {
@@ -91,7 +105,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
       }
     }
-    print("affinity: \(counts.users) users, \(counts.items) items, \(counts.events) events in \(db); serving http://\(host):\(port)")
-    try await AffinityHTTP.run(service: service, configuration: configuration)
+    let summary = "\(counts.users) users, \(counts.items) items, \(counts.events) events in \(db)"
+    let host = host
+    try await AffinityHTTP.run(service: service, configuration: configuration) { port in
+      FileHandle.standardOutput.write(Data("affinity: \(summary); serving http://\(host):\(port) (web page at /, API at /openapi.json)\n".utf8))
+    }
   }
 }

@@ -4,6 +4,7 @@ import AffinityCore
 import Crypto
 import Foundation
 import HTTPTypes
+import Logging
 import NIOCore
 import Synchronization
 
@@ -398,15 +399,28 @@ public enum AffinityHTTP {
     return router
   }
 
-  /// The application, listening where `configuration` says.
-  public static func application(service: RecommenderService, configuration: ServerConfiguration) -> some ApplicationProtocol {
+  /// The application, listening where `configuration` says; `onRunning` gets the bound port
+  /// (useful with port 0, which asks the system for a free one).
+  public static func application(
+    service: RecommenderService, configuration: ServerConfiguration, onRunning: @escaping @Sendable (Int) -> Void = { _ in }
+  ) -> some ApplicationProtocol {
     Application(
       router: router(service: service, configuration: configuration),
-      configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "affinity"))
+      configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "affinity"),
+      onServerRunning: { channel in onRunning(channel.localAddress?.port ?? configuration.port) },
+      logger: {
+        var logger = Logger(label: "affinity")
+        logger.logLevel = .warning
+        return logger
+      }())
   }
 
-  /// Serves until the process gets SIGINT or SIGTERM, then finishes the requests in flight.
-  public static func run(service: RecommenderService, configuration: ServerConfiguration) async throws {
-    try await application(service: service, configuration: configuration).runService()
+  /// Serves until the process gets SIGINT or SIGTERM, then finishes the requests in flight and
+  /// writes the decisions still in memory.
+  public static func run(
+    service: RecommenderService, configuration: ServerConfiguration, onRunning: @escaping @Sendable (Int) -> Void = { _ in }
+  ) async throws {
+    try await application(service: service, configuration: configuration, onRunning: onRunning).runService()
+    try service.flush()
   }
 }

@@ -1,0 +1,100 @@
+import AffinityStore
+import AffinityTestSupport
+import Foundation
+import Synchronization
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The `affinity serve` process, killed with SIGKILL while it ingests feedback.
+@Suite("Crash safety", .serialized)
+struct CrashTests {
+  /// The `affinity` executable next to the test bundle (SwiftPM builds it with the tests).
+  static let executable: URL? = {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+      let candidate = directory.appendingPathComponent("affinity")
+      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+      directory.deleteLastPathComponent()
+    }
+    return nil
+  }()
+
+  /// Starts the server on a free port and returns the process and its base URL.
+  static func start(executable: URL, database: String) async throws -> (Process, URL) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = ["serve", "--db", database, "--port", "0", "--api-key", "crash-key", "--model", "popular"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // The first line names the port: "... serving http://127.0.0.1:PORT (...)".
+    var text = ""
+    let deadline = Date().addingTimeInterval(60)
+    while !text.contains("serving http://"), Date() < deadline, process.isRunning {
+      let chunk = output.fileHandleForReading.availableData
+      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+      text += String(decoding: chunk, as: UTF8.self)
+    }
+    guard let range = text.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression), let url = URL(string: String(text[range])) else {
+      process.terminate()
+      throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not start: \(text)"])
+    }
+    return (process, url)
+  }
+
+  static func post(_ url: URL, _ body: String) async throws -> Int {
+    var request = URLRequest(url: url)
+    request.httpMethod = "POST"
+    request.httpBody = Data(body.utf8)
+    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    request.setValue("Bearer crash-key", forHTTPHeaderField: "Authorization")
+    let (_, response) = try await URLSession.shared.data(for: request)
+    return (response as? HTTPURLResponse)?.statusCode ?? 0
+  }
+
+  @Test func killMinusNineDuringIngestLosesNoAcknowledgedEvent() async throws {
+    guard let executable = Self.executable else {
+      if TestEnvironment.isCI { Issue.record("the affinity executable was not built next to the tests") }
+      return
+    }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-crash-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let database = folder + "/affinity.sqlite"
+    let (server, base) = try await Self.start(executable: executable, database: database)
+
+    // Batches of 50 events go in one after another; after 0.5 s the server is killed.
+    let acknowledged = Mutex<[String]>([])
+    let ingest = Task {
+      for batch in 0..<100_000 {
+        let ids = (0..<50).map { "b\(batch)-e\($0)" }
+        let events = ids.enumerated().map { k, id in #"{"eventId": "\#(id)", "user": "u\#(k % 7)", "item": "i\#(batch % 13)"}"# }
+        guard let status = try? await Self.post(base.appendingPathComponent("feedback"), #"{"events": [\#(events.joined(separator: ","))]}"#) else { return }
+        if status == 200 { acknowledged.withLock { $0 += ids } }
+      }
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    kill(server.processIdentifier, SIGKILL)
+    server.waitUntilExit()
+    await ingest.value
+    let acked = acknowledged.withLock { $0 }
+    #expect(acked.count >= 50, "some batches were acknowledged before the kill")
+
+    // Every acknowledged event is in the database; the store opens cleanly after the crash.
+    let store = try SQLiteStore(path: database)
+    let stored = Set(try store.events(kinds: nil, after: nil, limit: nil).map(\.eventID))
+    let lost = acked.filter { !stored.contains($0) }
+    #expect(lost.isEmpty, "\(lost.count) acknowledged events lost, e.g. \(lost.prefix(3))")
+
+    // Restarting recovers: the server comes back on the same database and keeps counting.
+    let (again, base2) = try await Self.start(executable: executable, database: database)
+    defer { again.terminate() }
+    let (data, _) = try await URLSession.shared.data(from: base2.appendingPathComponent("stats"))
+    let events = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["events"] as? Int ?? -1
+    #expect(events >= acked.count)
+    #expect(try await Self.post(base2.appendingPathComponent("feedback"), #"{"events": [{"eventId": "after", "user": "u1", "item": "i1"}]}"#) == 200)
+  }
+}
