@@ -133,7 +133,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityEvaluationTests",
-      dependencies: ["AffinityEvaluation", "AffinityCatalog", "AffinityTestSupport"],
+      dependencies: ["AffinityEvaluation", "AffinityCatalog", "AffinityPipeline", "AffinityTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityCTRTests", dependencies: ["AffinityCTR", "AffinityCore", "AffinityLinalg", "AffinityTestSupport"],

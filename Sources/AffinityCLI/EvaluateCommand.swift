@@ -1,6 +1,7 @@
 import AffinityCatalog
 import AffinityCore
 import AffinityEvaluation
+import AffinityPipeline
 public import ArgumentParser
 import Foundation
 
@@ -38,6 +39,8 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Ranking: rank every training item (all) or only the test set's items (test-items, for cold items).")
   var candidates: CandidateSet = .all
   @OptionGroup var featureOptions: FeatureOptions
+  @Option(help: "Ranking through a served pipeline (JSON, docs/pipeline.md), as affinity serve answers.")
+  var pipeline: String?
   @Option(help: "table or json.")
   var format: OutputFormat = .table
 
@@ -54,10 +57,15 @@ struct EvaluateCommand: ParsableCommand {
       let split = try source.load()
       let bar = ProgressBar(enabled: format == .table)
       bar.begin(descriptor.name)
-      let experiment = Experiment(
+      var experiment = Experiment(
         model: descriptor.name, parameters: try ModelCatalog.parseParameters(parameters), task: task,
         cutoff: k, positiveThreshold: positiveThreshold, seed: source.seed, features: try featureOptions.load(),
         candidates: candidates)
+      if let pipeline {
+        var withPipeline = experiment
+        withPipeline.pipeline = try Pipeline.load(contentsOf: pipeline)
+        experiment = withPipeline
+      }
       let (_, report) = try experiment.run(on: split, progress: bar.callback)
       bar.finish(String(format: "fit %.2fs", report.fitSeconds))
       switch format {

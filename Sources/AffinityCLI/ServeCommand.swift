@@ -69,18 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
       FileHandle.standardError.write(Data("filling \(db) with the synthetic world…\n".utf8))
       try CLIErrors.mapped { try Self.seedDemo(store) }
     }
-    var served = Pipeline()
-    if let pipeline {
-      guard let data = FileManager.default.contents(atPath: pipeline) else {
-        throw ValidationError("cannot read --pipeline \(pipeline): no such file")
-      }
-      do {
-        served = try JSONDecoder().decode(Pipeline.self, from: data)
-      } catch {
-        throw ValidationError("--pipeline \(pipeline) is not a valid pipeline: \(error); see docs/pipeline.md")
-      }
-    }
-    let chosen = served
+    let chosen = try CLIErrors.mapped { try pipeline.map { try Pipeline.load(contentsOf: $0) } ?? Pipeline() }
     let service = try CLIErrors.mapped {
       try RecommenderService(
         store: store, configuration: .init(model: model, parameters: try ModelCatalog.parseParameters(parameters), pipeline: chosen))

@@ -1,6 +1,7 @@
 public import AffinityCore
 import AffinityLinalg
 import Foundation
+public import AffinityPipeline
 
 /// The outcome of evaluating one model on one test set.
 public struct EvaluationReport: Sendable, Codable {
@@ -149,6 +150,55 @@ public enum Evaluator {
     report.metrics["gini@\(k)"] = DiversityMetrics.gini(lists: lists, catalogueSize: itemCount)
     report.metrics["novelty@\(k)"] = DiversityMetrics.novelty(
       lists: lists, itemUserCounts: itemUserCounts, userCount: model.users.count)
+    report.testCount = results.count
+    report.unknownUsers = results.filter(\.2).count
+    report.fallbackCount = report.unknownUsers
+    report.evaluateSeconds = Date().timeIntervalSince(start)
+    return report
+  }
+
+  /// Top-`k` metrics of the slates a served pipeline shows each test user: the same sources,
+  /// filters, rules and exploration as `affinity serve`. Users the model has never met get
+  /// what the pipeline's fallback sources give them. MRR counts within the slate only, and
+  /// there is no AUC (a slate is not a full ranking).
+  public static func ranking(
+    through served: ServedPipeline, on test: InteractionData, k: Int = 10, positiveThreshold: Float? = nil, seed: UInt64 = 42
+  ) -> EvaluationReport {
+    let start = Date()
+    var positivesByUser: [Set<ItemID>] = Array(repeating: [], count: test.users.count)
+    for row in 0..<test.count where positiveThreshold.map({ test.values[row] >= $0 }) ?? true {
+      positivesByUser[Int(test.userIndices[row])].insert(test.items[Int(test.itemIndices[row])])
+    }
+    let evaluated = (0..<test.users.count).filter { !positivesByUser[$0].isEmpty }
+    let model = served.model
+    let results = Parallel.mapChunks(count: evaluated.count, chunkCount: 32, minimumParallelCount: 64) {
+      range, _ -> [(RankingMetrics, [ItemID], Bool)] in
+      range.map { position in
+        let testUser = evaluated[position]
+        let user = test.users[testUser]
+        let known = model.users.index(of: user) != nil
+        let request = PipelineRequest(user: known ? user : nil, count: k, seed: seed &+ UInt64(testUser))
+        let slate = ((try? served.run(request))?.items ?? []).map(\.item)
+        let positives = positivesByUser[testUser]
+        let firstRank = slate.firstIndex(where: positives.contains).map { $0 + 1 }
+        let metrics = RankingMetrics.at(
+          k, ranked: Array(slate.indices), isRelevant: { positives.contains(slate[$0]) }, relevantCount: positives.count,
+          rankOfFirstRelevant: firstRank, auc: 0.5)
+        return (metrics, slate, !known)
+      }
+    }.flatMap { $0 }
+    var sum = RankingMetrics()
+    for r in results { sum.add(r.0) }
+    let mean = sum.divided(by: Double(max(results.count, 1)))
+    var report = EvaluationReport(model: type(of: model).kind + "+pipeline")
+    report.metrics["precision@\(k)"] = mean.precision
+    report.metrics["recall@\(k)"] = mean.recall
+    report.metrics["ndcg@\(k)"] = mean.ndcg
+    report.metrics["map@\(k)"] = mean.averagePrecision
+    report.metrics["mrr@\(k)"] = mean.reciprocalRank
+    report.metrics["hit@\(k)"] = mean.hit
+    let shown = Set(results.flatMap(\.1))
+    report.metrics["coverage@\(k)"] = Double(shown.count) / Double(max(model.items.count, 1))
     report.testCount = results.count
     report.unknownUsers = results.filter(\.2).count
     report.fallbackCount = report.unknownUsers

@@ -1,5 +1,6 @@
 import AffinityCatalog
 public import AffinityCore
+public import AffinityPipeline
 import Foundation
 
 /// Which evaluation to run.
@@ -28,6 +29,9 @@ public struct Experiment: Sendable {
   public var features: SideInformation
   /// Which items to rank: every training item, or only the items of the test set.
   public var candidates: CandidateSet
+  /// When set, ranking runs through this served pipeline (sources, filters, rules,
+  /// exploration) exactly as `affinity serve` would answer, instead of the bare model.
+  public var pipeline: Pipeline?
 
   public init(
     model: String, parameters: [(String, String)] = [], task: EvaluationTask = .rating,
@@ -70,9 +74,18 @@ public struct Experiment: Sendable {
         report.unknownItems = part.unknownItems
         report.evaluateSeconds += part.evaluateSeconds
       case .ranking:
-        let part = Evaluator.ranking(
-          fitted, on: split.test, k: cutoff, positiveThreshold: positiveThreshold,
-          candidates: candidates == .testItems ? Set(split.test.items.ids) : nil)
+        let part: EvaluationReport
+        if let pipeline {
+          var bound = pipeline
+          if candidates == .testItems { bound.filters.allow = split.test.items.ids.map(\.rawValue) }
+          part = Evaluator.ranking(
+            through: try ServedPipeline(pipeline: bound, model: fitted), on: split.test, k: cutoff, positiveThreshold: positiveThreshold,
+            seed: seed)
+        } else {
+          part = Evaluator.ranking(
+            fitted, on: split.test, k: cutoff, positiveThreshold: positiveThreshold,
+            candidates: candidates == .testItems ? Set(split.test.items.ids) : nil)
+        }
         report.metrics.merge(part.metrics) { $1 }
         if task == self.task || tasks?.first == .ranking {
           report.testCount = part.testCount

@@ -295,3 +295,38 @@ public struct PipelineSlate: Sendable, Equatable {
   }
   public var items: [Entry]
 }
+
+/// A pipeline file that cannot be used.
+public struct PipelineFileError: Error, Equatable, Sendable, CustomStringConvertible {
+  public var file: String
+  public var reason: String
+  public var description: String { "pipeline file \(file): \(reason); see docs/pipeline.md for the format" }
+}
+
+extension Pipeline {
+  /// Reads and validates a pipeline from a JSON file.
+  public static func load(contentsOf file: String) throws(PipelineFileError) -> Pipeline {
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw PipelineFileError(file: file, reason: FileManager.default.fileExists(atPath: file) ? "cannot be read" : "no such file")
+    }
+    let pipeline: Pipeline
+    do {
+      pipeline = try JSONDecoder().decode(Pipeline.self, from: data)
+    } catch let error as DecodingError {
+      let (path, detail): ([any CodingKey], String) =
+        switch error {
+        case .dataCorrupted(let c): (c.codingPath, c.debugDescription)
+        case .keyNotFound(let key, let c): (c.codingPath + [key], "missing")
+        case .typeMismatch(_, let c): (c.codingPath, c.debugDescription)
+        case .valueNotFound(_, let c): (c.codingPath, "null where a value is needed")
+        @unknown default: ([], "\(error)")
+        }
+      let field = String(path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop(while: { (c: Character) in c == "." }))
+      throw PipelineFileError(file: file, reason: field.isEmpty ? detail : "\(field): \(detail)")
+    } catch {
+      throw PipelineFileError(file: file, reason: "\(error)")
+    }
+    do { try pipeline.validate() } catch { throw PipelineFileError(file: file, reason: error.description) }
+    return pipeline
+  }
+}
