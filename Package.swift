@@ -161,7 +161,7 @@ let package = Package(
     .testTarget(
       name: "AffinityCLITests",
       dependencies: [
-        "AffinityCLI", "AffinityTestSupport", "AffinityStore",
+        "AffinityCLI", "AffinityTestSupport", "AffinityStore", "AffinityPipeline", "AffinityOffPolicy", "AffinityCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

@@ -1,6 +1,9 @@
+import AffinityCatalog
 import AffinityCore
 import AffinityLinalg
 import AffinityOffPolicy
+import AffinityPipeline
+import AffinityStore
 import ArgumentParser
 import Foundation
 
@@ -18,12 +21,26 @@ struct OffPolicyCommand: ParsableCommand {
       cross-fitting) or a Float64 file of predictions in the same layout.
       Example: affinity ope --log open-bandit/bts/all.csv --item-context open-bandit/bts/item_context.csv \\
                  --evaluation-policy uniform --truth 0.0038
+
+      With --from-db it values a candidate model and pipeline on the decisions `affinity serve`
+      logged (each shown slot with its propensity; reward = positive feedback on the item within
+      --reward-window seconds). The candidate is trained on the feedback from before the first
+      logged decision. IPS and SNIPS only.
+      Example: affinity ope --from-db affinity-data/affinity.sqlite --candidate-model ease --pipeline p.json
       """)
 
-  @Option(help: "Logged decisions (Open Bandit Dataset all.csv).") var log: String
+  @Option(help: "Logged decisions (Open Bandit Dataset all.csv).") var log: String?
+  @Option(help: "The service's database: value a candidate on the decisions it logged.") var fromDb: String?
+  @Option(help: "With --from-db: the candidate model kind.") var candidateModel: String = "als"
+  @Option(name: .customLong("param"), help: "With --from-db: a candidate hyperparameter key=value (repeatable).")
+  var parameters: [String] = []
+  @Option(help: "With --from-db: the candidate's pipeline (JSON, docs/pipeline.md); default: the default pipeline.")
+  var pipeline: String?
+  @Option(help: "With --from-db: seconds after serving within which a positive counts as the slot's reward.")
+  var rewardWindow: Double = 86_400
   @Option(help: "item_context.csv for the reward model's action features.") var itemContext: String?
   @Option(help: "uniform, or a Float64 file of the evaluation policy's action probabilities.")
-  var evaluationPolicy: String
+  var evaluationPolicy: String?
   @Option(help: "logistic, none, or a Float64 file of predicted rewards.") var rewardModel: String = "logistic"
   @Option(help: "Cross-fitting folds of the logistic reward model.") var folds: Int = 3
   @Option(help: "L2 penalty of the logistic reward model.") var regularization: Double = 1
@@ -38,6 +55,46 @@ struct OffPolicyCommand: ParsableCommand {
     if bootstrap < 0 { throw ValidationError("--bootstrap must be ≥ 0; got \(bootstrap)") }
     if folds < 1 { throw ValidationError("--folds must be ≥ 1; got \(folds)") }
     if resamples != nil && truth == nil { throw ValidationError("--resamples needs --truth to compute relative errors") }
+    switch (log, fromDb) {
+    case (nil, nil): throw ValidationError("give --log FILE (an Open Bandit Dataset log) or --from-db DATABASE (the service's decisions)")
+    case (.some, .some): throw ValidationError("give either --log or --from-db, not both")
+    case (.some, nil):
+      if evaluationPolicy == nil { throw ValidationError("--log needs --evaluation-policy (uniform or a Float64 file)") }
+    case (nil, .some):
+      guard rewardWindow > 0, rewardWindow.isFinite else { throw ValidationError("--reward-window must be > 0 seconds; got \(rewardWindow)") }
+      _ = try CLIErrors.mapped { try ModelCatalog.descriptor(named: candidateModel) }
+    }
+  }
+
+  /// `--from-db`: IPS and SNIPS of a candidate on the service's logged decisions.
+  func runFromDatabase(_ path: String) throws {
+    try CLIErrors.mapped {
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw RuntimeError(message: "no database at \(path); start `affinity serve --db \(path)` first")
+      }
+      let store = try SQLiteStore(path: path)
+      let evaluation = DecisionLogEvaluation(
+        model: candidateModel, parameters: try ModelCatalog.parseParameters(parameters),
+        pipeline: try pipeline.map { try Pipeline.load(contentsOf: $0) } ?? Pipeline(), rewardWindow: rewardWindow, seed: seed)
+      let built = try evaluation.build(store: store)
+      let results = OffPolicyEvaluation.evaluate(
+        log: built.log, policy: built.policy, model: nil, estimators: [.ips, .snips], bootstrapSamples: bootstrap, seed: seed)
+      let report = Report(
+        rounds: built.log.rounds, actions: 0, positions: built.log.positionCount, truth: nil,
+        estimators: Dictionary(uniqueKeysWithValues: results.map { ($0.key.rawValue, $0.value) }), bootstrap: nil)
+      if format == .json {
+        print(try Output.json(report))
+        return
+      }
+      func fmt(_ x: Double) -> String { String(format: "%.6g", x) }
+      print("\(built.decisions) decisions, \(built.log.rounds) shown slots; candidate \(candidateModel) trained on \(built.trainingEvents) earlier interactions")
+      print("served pipeline's reward per slot (on-policy): \(fmt(built.log.meanReward))")
+      let rows = [OffPolicyEstimator.ips, .snips].compactMap { estimator -> [String]? in
+        guard let r = results[estimator] else { return nil }
+        return [estimator.rawValue, fmt(r.value), "[\(fmt(r.ciLow)), \(fmt(r.ciHigh))]", String(format: "%.1f", r.effectiveSampleSize)]
+      }
+      print(Output.table(["estimator", "candidate's reward per slot", "95% CI", "ESS"], rows))
+    }
   }
 
   struct Report: Encodable {
@@ -62,6 +119,8 @@ struct OffPolicyCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let fromDb { return try runFromDatabase(fromDb) }
+    guard let log, let evaluationPolicy else { return }
     try CLIErrors.mapped {
       let data = try OpenBanditLog.read(log: log, itemContext: itemContext)
       let policy = evaluationPolicy == "uniform" ? RoundActionTable.uniform(for: data) : try RoundActionTable.read(evaluationPolicy, for: data)
