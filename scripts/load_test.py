@@ -28,7 +28,9 @@ BIN = os.environ.get("AFFINITY_BIN", str(ROOT / ".build/release/affinity"))
 USERS, ITEMS, RATINGS = 50_000, 20_000, 1_000_000
 DURATION = int(os.environ.get("WRK_SECONDS", "30"))
 SOAK = int(os.environ.get("SOAK_SECONDS", "600"))
-CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "16"))
+CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "8"))
+THREADS = int(os.environ.get("WRK_THREADS", "1"))
+SWEEP = [2, 4, 8, 16]
 
 RECOMMEND_LUA = """
 math.randomseed(os.time())
@@ -89,7 +91,7 @@ def wrk(url, script, seconds, connections, work):
     path = pathlib.Path(work) / "script.lua"
     path.write_text(script)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), url],
+        ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), url],
         check=True, capture_output=True, text=True).stdout
     print(out, flush=True)
     return parse_wrk(out), out
@@ -126,16 +128,19 @@ def main():
     wrk(url, RECOMMEND_LUA, 5, CONNECTIONS, work)  # warm-up
     recommend, recommend_text = wrk(url, RECOMMEND_LUA, DURATION, CONNECTIONS, work)
     low = {}
-    for connections in (4,):
-        low[connections] = wrk(url, RECOMMEND_LUA, DURATION, connections, work)[0]
+    for connections in SWEEP:
+        if connections != CONNECTIONS:
+            low[connections] = wrk(url, RECOMMEND_LUA, DURATION, connections, work)[0]
+    low[CONNECTIONS] = recommend
     feedback, feedback_text = wrk(url, FEEDBACK_LUA, DURATION, 8, work)
+    feedback_rss = rss_mib(server.pid)
     feedback["events_per_second"] = feedback["requests_per_second"] * 100 if feedback["requests_per_second"] else None
 
     memory = [(0, rss_mib(server.pid))]
     soak_started = time.time()
     pathlib.Path(f"{work}/soak.lua").write_text(RECOMMEND_LUA)
     soak = subprocess.Popen(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SOAK}s", "--latency", "-s", f"{work}/soak.lua", url],
+        ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SOAK}s", "--latency", "-s", f"{work}/soak.lua", url],
         stdout=subprocess.PIPE, text=True)
     while soak.poll() is None:
         time.sleep(10)
@@ -159,7 +164,7 @@ def main():
     lines = [
         "# Serving under load (issue 7)", "",
         f"Measured {results['date']} with `python3 scripts/load_test.py` (release build, wrk 4.1 on loopback, "
-        f"{CONNECTIONS} connections, 2 threads; wrk shares the 2-core machine with the server). "
+        f"{CONNECTIONS} connections, {THREADS} wrk thread(s); wrk shares the 2-core machine with the server). "
         f"Load average before/after: {' '.join(machine['loadavg_before'])} / {' '.join(machine['loadavg_after'])}.", "",
         f"Data: `affinity generate` {USERS:,} users × {ITEMS:,} items × {RATINGS:,} interactions, "
         f"`affinity import` in {import_seconds:.0f} s; `affinity serve --model als --param factors=64` "
@@ -169,11 +174,14 @@ def main():
         f"(p50 {recommend.get('p50_ms', float('nan')):.2f} ms, p90 {recommend.get('p90_ms', float('nan')):.2f} ms) |",
         f"| recommend throughput | ≥ 2,000 requests/s | {recommend['requests_per_second']:,.0f} requests/s "
         f"({recommend['non_2xx']} non-2xx, socket errors: {recommend['socket_errors']}) |",
-        f"| recommend at 4 connections | — | {low[4]['requests_per_second']:,.0f} requests/s, p99 {low[4].get('p99_ms', float('nan')):.2f} ms |",
         f"| batched feedback ingest (100 events per request, acknowledged = on disk) | ≥ 20,000 events/s | "
         f"{feedback['events_per_second']:,.0f} events/s (p99 {feedback.get('p99_ms', float('nan')):.1f} ms per batch, {feedback['non_2xx']} non-2xx) |",
         f"| memory over a {SOAK}-s recommend soak | flat | RSS {first:.0f} MiB after 10 s → {last:.0f} MiB at the end, peak {peak:.0f} MiB "
         f"({soak_result['requests_per_second']:,.0f} requests/s sustained) |", "",
+        "Recommend by concurrency (closed loop: each connection sends its next request when the last is answered):", "",
+        "| connections | requests/s | p50 ms | p90 ms | p99 ms |", "|---|---|---|---|---|",
+        *[f"| {c} | {low[c]['requests_per_second']:,.0f} | {low[c].get('p50_ms', float('nan')):.2f} | "
+          f"{low[c].get('p90_ms', float('nan')):.2f} | {low[c].get('p99_ms', float('nan')):.2f} |" for c in sorted(low)], "",
         "Resident memory of the server during the soak (seconds, MiB):", "",
         ", ".join(f"{t}: {m:.0f}" for t, m in memory), "",
         "Raw wrk output of the recommend run:", "", "```", recommend_text.strip(), "```", "",

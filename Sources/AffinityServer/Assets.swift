@@ -275,7 +275,7 @@ function chart(buckets, unit) {
   if (!buckets.length) return '<p class="muted">no feedback yet</p>';
   const w = 1080, h = 180, left = 50, bottom = 22, top = 8;
   const max = Math.max(...buckets.map((b) => b.events));
-  const bw = (w - left) / buckets.length;
+  const bw = Math.min((w - left) / buckets.length, 48);
   const bars = buckets.map((b, i) => {
     const bh = (h - bottom - top) * b.events / max;
     return `<rect x="${left + i * bw + 1}" y="${h - bottom - bh}" width="${Math.max(bw - 2, 1)}" height="${bh}" fill="#2f6fdb"><title>${esc(b.start)}: ${b.events} events</title></rect>`;

@@ -1,7 +1,6 @@
 public import AffinityStore
 public import Hummingbird
 import AffinityCore
-import Crypto
 import Foundation
 import HTTPTypes
 import Logging
@@ -22,8 +21,14 @@ public struct ServerConfiguration: Sendable {
   public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String, readsNeedKey: Bool = false) {
     self.host = host
     self.port = port
-    apiKeyDigest = Array(SHA256.hash(data: Array(apiKey.utf8)))
+    apiKeyDigest = ServerConfiguration.digest(apiKey)
     self.readsNeedKey = readsNeedKey
+  }
+
+  static func digest(_ key: String) -> [UInt8] {
+    var hash = SHA256()
+    hash.update(Array(key.utf8))
+    return hash.finalize()
   }
 }
 
@@ -118,7 +123,7 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         throw APIError(.unauthorized, code: "missing_api_key", message: "this request needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>")
       }
       // Compare digests in constant time.
-      let candidate = Array(SHA256.hash(data: Array(given.utf8)))
+      let candidate = ServerConfiguration.digest(given)
       var difference: UInt8 = 0
       for (a, b) in zip(candidate, digest) { difference |= a ^ b }
       guard difference == 0 else { throw APIError(.forbidden, code: "wrong_api_key", message: "the API key is not valid for this server") }
@@ -356,7 +361,7 @@ public enum AffinityHTTP {
           eventID: event.eventId, user: event.user, item: event.item, kind: event.kind ?? .positive, value: event.value ?? 1,
           timestamp: event.timestamp?.date ?? now)
       }
-      return try store.ingest(events)
+      return try await service.ingest(events)
     }
 
     router.get("recommend") { request, _ -> RecommendationResponse in

@@ -3,6 +3,7 @@ public import AffinityCore
 public import AffinityPipeline
 public import AffinityStore
 public import Foundation
+import Dispatch
 import Synchronization
 
 /// The service behind the HTTP API: the store, the model and pipeline being served, training.
@@ -52,6 +53,7 @@ public final class RecommenderService: Sendable {
   let training = Mutex<Bool>(false)
   let catalogVersion = Atomic<Int>(0)
   let decisionLog: DecisionLog
+  let feedbackWriter: FeedbackWriter
   let recommendations = Atomic<Int>(0)
   /// Requests answered by `recommend`, for /metrics.
   public var recommendationCount: Int { recommendations.load(ordering: .relaxed) }
@@ -64,6 +66,14 @@ public final class RecommenderService: Sendable {
     self.store = store
     self.configuration = configuration
     decisionLog = DecisionLog(store: store)
+    feedbackWriter = FeedbackWriter(store: store)
+  }
+
+  /// Stores a batch of feedback; returns once it is on disk. Batches that arrive together
+  /// share one transaction (a group commit), so many clients cost few fsyncs.
+  public func ingest(_ events: [FeedbackEvent]) async throws -> IngestResult {
+    try store.validate(events)
+    return try await feedbackWriter.write(events)
   }
 
   public var served: Served? { current.withLock { $0 } }
@@ -253,32 +263,37 @@ public final class RecommenderService: Sendable {
   public func flush() throws { try decisionLog.flush() }
 }
 
-/// Served decisions wait in memory and are written in one transaction per batch (every
-/// 50 ms or 512 decisions), so logging costs a request microseconds instead of an fsync.
-/// A crash loses at most the last batch of *decisions*; feedback is written before it is
-/// acknowledged.
+/// Served decisions wait in memory and a thread of their own writes them, one transaction
+/// per batch, every 50 ms or as soon as 512 are waiting. A request never waits for the disk,
+/// and the fsync never occupies one of the few threads that run request handlers. A crash
+/// loses at most the last batch of *decisions*; feedback is on disk before it is acknowledged.
 final class DecisionLog: Sendable {
   let store: SQLiteStore
   let pending = Mutex<[ServedDecision]>([])
   let flushing = Mutex<Void>(())
-  let scheduled = Atomic<Bool>(false)
+  let wake = DispatchSemaphore(value: 0)
+  let stopped = Atomic<Bool>(false)
 
-  init(store: SQLiteStore) { self.store = store }
+  init(store: SQLiteStore) {
+    self.store = store
+    let thread = Thread { [weak self] in
+      while let log = self, !log.stopped.load(ordering: .relaxed) {
+        _ = log.wake.wait(timeout: .now() + .milliseconds(50))
+        try? log.flush()
+      }
+    }
+    thread.name = "affinity-decision-log"
+    thread.start()
+  }
+
+  deinit { stopped.store(true, ordering: .relaxed) }
 
   func append(_ decision: ServedDecision) {
     let count = pending.withLock { list -> Int in
       list.append(decision)
       return list.count
     }
-    if count >= 512 {
-      try? flush()
-    } else if scheduled.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
-      Task.detached { [self] in
-        try? await Task.sleep(for: .milliseconds(50))
-        scheduled.store(false, ordering: .sequentiallyConsistent)
-        try? flush()
-      }
-    }
+    if count == 512 { wake.signal() }
   }
 
   func flush() throws {
@@ -288,6 +303,54 @@ final class DecisionLog: Sendable {
         return list
       }
       try store.log(batch)
+    }
+  }
+}
+
+/// The one writer of feedback: a thread of its own takes every batch waiting and commits them
+/// in one transaction, then answers each. Handlers wait for the answer without holding a thread.
+final class FeedbackWriter: Sendable {
+  typealias Waiting = (events: [FeedbackEvent], done: CheckedContinuation<IngestResult, any Error>)
+  let store: SQLiteStore
+  let waiting = Mutex<[Waiting]>([])
+  let wake = DispatchSemaphore(value: 0)
+  let stopped = Atomic<Bool>(false)
+
+  init(store: SQLiteStore) {
+    self.store = store
+    let thread = Thread { [weak self] in
+      while let writer = self, !writer.stopped.load(ordering: .relaxed) {
+        _ = writer.wake.wait(timeout: .now() + .milliseconds(200))
+        writer.commit()
+      }
+    }
+    thread.name = "affinity-feedback-writer"
+    thread.start()
+  }
+
+  deinit {
+    stopped.store(true, ordering: .relaxed)
+    // Nothing can be waiting: a waiting handler holds the service, which holds this writer.
+  }
+
+  func write(_ events: [FeedbackEvent]) async throws -> IngestResult {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<IngestResult, any Error>) in
+      waiting.withLock { $0.append((events, done)) }
+      wake.signal()
+    }
+  }
+
+  func commit() {
+    let group = waiting.withLock { list -> [Waiting] in
+      defer { list.removeAll(keepingCapacity: true) }
+      return list
+    }
+    guard !group.isEmpty else { return }
+    do {
+      let results = try store.ingest(batches: group.map(\.events))
+      for (entry, result) in zip(group, results) { entry.done.resume(returning: result) }
+    } catch {
+      for entry in group { entry.done.resume(throwing: error) }
     }
   }
 }

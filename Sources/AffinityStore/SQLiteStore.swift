@@ -207,6 +207,12 @@ public final class SQLiteStore: RecommenderStore {
   // MARK: Feedback
 
   public func ingest(_ events: [FeedbackEvent]) throws(StoreError) -> IngestResult {
+    try validate(events)
+    return try ingest(batches: [events])[0]
+  }
+
+  /// Checks every event of a batch; the first bad one is named.
+  public func validate(_ events: [FeedbackEvent]) throws(StoreError) {
     for (n, event) in events.enumerated() {
       let record = "event \(n + 1) ('\(event.eventID.prefix(40))')"
       try Self.check(event.eventID, record: record, field: "eventID")
@@ -219,25 +225,33 @@ public final class SQLiteStore: RecommenderStore {
         throw .invalidField(record: record, field: "timestamp", value: "\(event.timestamp)", fix: "send a finite time")
       }
     }
+  }
+
+  /// Stores several validated batches in one transaction (one fsync), in order: a group
+  /// commit. Returns each batch's counts; an event id seen in an earlier batch is a duplicate.
+  public func ingest(batches: [[FeedbackEvent]]) throws(StoreError) -> [IngestResult] {
     let now = Date().timeIntervalSince1970
     return try write { db in
       let insert = try db.cachedStatement(
         sql: "INSERT OR IGNORE INTO feedback (event_id, user_id, item_id, kind, value, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
       let newUser = try db.cachedStatement(sql: "INSERT OR IGNORE INTO users (id, created_at) VALUES (?, ?)")
       let newItem = try db.cachedStatement(sql: "INSERT OR IGNORE INTO items (id, created_at) VALUES (?, ?)")
-      var inserted = 0
-      for event in events {
-        try insert.execute(arguments: [
-          event.eventID, event.user, event.item, event.kind.rawValue, event.value, event.timestamp.timeIntervalSince1970,
-        ])
-        guard db.changesCount > 0 else { continue }
-        inserted += 1
-        try newUser.execute(arguments: [event.user, now])
-        try newItem.execute(arguments: [event.item, now])
+      return try batches.map { events in
+        var inserted = 0
+        for event in events {
+          try insert.execute(arguments: [
+            event.eventID, event.user, event.item, event.kind.rawValue, event.value, event.timestamp.timeIntervalSince1970,
+          ])
+          guard db.changesCount > 0 else { continue }
+          inserted += 1
+          try newUser.execute(arguments: [event.user, now])
+          try newItem.execute(arguments: [event.item, now])
+        }
+        return IngestResult(inserted: inserted, duplicates: events.count - inserted)
       }
-      return IngestResult(inserted: inserted, duplicates: events.count - inserted)
     }
   }
+
 
   static func event(from row: Row) -> FeedbackEvent {
     let kind: String = row["kind"] ?? "positive"

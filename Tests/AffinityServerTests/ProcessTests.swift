@@ -7,9 +7,10 @@ import FoundationNetworking
 #endif
 import Testing
 
-/// The `affinity serve` process, killed with SIGKILL while it ingests feedback.
-@Suite("Crash safety", .serialized)
-struct CrashTests {
+/// The `affinity serve` process as a user runs it: killed with SIGKILL while it ingests
+/// feedback, and its web page opened in headless Chromium.
+@Suite("affinity serve as a process", .serialized)
+struct ProcessTests {
   /// The `affinity` executable next to the test bundle (SwiftPM builds it with the tests).
   static let executable: URL? = {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -45,9 +46,9 @@ struct CrashTests {
     return (process, url)
   }
 
-  static func post(_ url: URL, _ body: String) async throws -> Int {
+  static func post(_ url: URL, _ body: String, method: String = "POST") async throws -> Int {
     var request = URLRequest(url: url)
-    request.httpMethod = "POST"
+    request.httpMethod = method
     request.httpBody = Data(body.utf8)
     request.setValue("application/json", forHTTPHeaderField: "Content-Type")
     request.setValue("Bearer crash-key", forHTTPHeaderField: "Authorization")
@@ -96,5 +97,66 @@ struct CrashTests {
     let events = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["events"] as? Int ?? -1
     #expect(events >= acked.count)
     #expect(try await Self.post(base2.appendingPathComponent("feedback"), #"{"events": [{"eventId": "after", "user": "u1", "item": "i1"}]}"#) == 200)
+  }
+
+  /// Chromium from Debian (`apt-get install chromium`).
+  static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+    .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+  /// The page's DOM after its scripts ran (and, with `screenshot`, a PNG of it).
+  static func render(_ url: URL, chromium: String, screenshot: String? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: chromium)
+    var arguments = [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
+      "--virtual-time-budget=8000",
+    ]
+    arguments += screenshot.map { ["--screenshot=\($0)"] } ?? ["--dump-dom"]
+    process.arguments = arguments + [url.absoluteString]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  @Test func theWebPageShowsCountsRecommendationsAndSimilarItemsInChromium() async throws {
+    guard let executable = Self.executable, let chromium = Self.chromium else {
+      if TestEnvironment.isCI { Issue.record("needs the affinity executable and chromium (apt-get install chromium); .ci/run installs it") }
+      return
+    }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-web-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let (server, base) = try await Self.start(executable: executable, database: folder + "/affinity.sqlite")
+    defer { server.terminate() }
+    // Twelve users, eight items: item i<k> is clicked by the first 12 − k users.
+    var events: [String] = []
+    for k in 0..<8 {
+      for u in 0..<(12 - k) { events.append(#"{"eventId": "e\#(k)-\#(u)", "user": "u\#(u)", "item": "i\#(k)"}"#) }
+    }
+    #expect(try await Self.post(base.appendingPathComponent("feedback"), #"{"events": [\#(events.joined(separator: ","))]}"#) == 200)
+    #expect(try await Self.post(base.appendingPathComponent("items/i7"), #"{"features": {"title": "Seventh Seal"}, "categories": ["drama"]}"#, method: "PUT") == 200)
+    #expect(try await Self.post(base.appendingPathComponent("train"), "") == 200)
+
+    var page = URLComponents(url: base, resolvingAgainstBaseURL: false)
+    page?.queryItems = [URLQueryItem(name: "user", value: "u11"), URLQueryItem(name: "item", value: "i7")]
+    let url = try #require(page?.url)
+    let dom = try Self.render(url, chromium: chromium)
+    #expect(dom.contains("feedback events"), "the overview cards rendered")
+    #expect(dom.contains("serving popular-"), "the header names the served model")
+    #expect(dom.contains("<svg"), "the timeline chart rendered")
+    // u11 has seen i0 only: the most popular unseen items follow, with their propensities.
+    let table = try #require(dom.range(of: #"<table id="recommendations">"#), "the user's recommendations rendered")
+    let recommendations = String(dom[table.lowerBound...])
+    #expect(recommendations.contains("i1") && !recommendations.prefix(600).contains(">i0<"))
+    #expect(recommendations.contains("1.00"), "propensities are shown")
+    #expect(dom.contains("Seventh Seal") && dom.contains("drama"), "the item panel shows features and categories")
+    #expect(dom.contains("does not rank similar items"), "popular has no similar items, and the page says so")
+    if let shot = ProcessInfo.processInfo.environment["AFFINITY_SCREENSHOT"] {
+      _ = try Self.render(url, chromium: chromium, screenshot: shot)
+    }
   }
 }
