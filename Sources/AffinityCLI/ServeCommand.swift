@@ -90,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
       Task.detached {
         while !Task.isCancelled {
           try? await Task.sleep(for: .seconds(interval))
-          _ = try? service.train()
+          _ = try? await service.trainInBackground()
         }
       }
     }

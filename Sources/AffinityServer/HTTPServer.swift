@@ -396,7 +396,7 @@ public enum AffinityHTTP {
       return Decisions(decisions: try service.decisions(after: after, limit: try integer(request, "limit", default: 1_000)))
     }
     router.post("train") { _, _ -> Trained in
-      guard let served = try await Task.detached(operation: { try service.train() }).value else {
+      guard let served = try await service.trainInBackground() else {
         throw APIError(.conflict, code: "training", message: "a training is already running; try again when it ends")
       }
       return Trained(modelVersion: served.version, kind: served.kind, events: served.events)

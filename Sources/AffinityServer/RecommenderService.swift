@@ -51,6 +51,7 @@ public final class RecommenderService: Sendable {
   public let configuration: Configuration
   let current = Mutex<Served?>(nil)
   let training = Mutex<Bool>(false)
+  let trainings = Atomic<Int>(0)
   let catalogVersion = Atomic<Int>(0)
   let decisionLog: DecisionLog
   let feedbackWriter: FeedbackWriter
@@ -148,7 +149,7 @@ public final class RecommenderService: Sendable {
     let descriptor = try ModelCatalog.descriptor(named: configuration.model)
     let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: SideInformation())
     let now = Date()
-    let version = "\(descriptor.name)-\(Int(now.timeIntervalSince1970 * 1000))"
+    let version = "\(descriptor.name)-\(Int(now.timeIntervalSince1970 * 1000))-\(trainings.add(1, ordering: .relaxed).newValue)"
     let catalogVersion = catalogVersion.load(ordering: .sequentiallyConsistent)
     let pipeline = try ServedPipeline(pipeline: configuration.pipeline, model: model, catalog: try catalog())
     let served = Served(
@@ -157,6 +158,18 @@ public final class RecommenderService: Sendable {
     try store.register(ModelRecord(version: version, kind: descriptor.name, createdAt: now, path: "", metrics: ["events": Double(events.count)], active: true))
     current.withLock { $0 = served }
     return served
+  }
+
+  /// ``train()`` on a thread of its own, so that a long fit never holds one of the threads
+  /// that answer requests; requests keep being served by the old model until the swap.
+  public func trainInBackground() async throws -> Served? {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Served?, any Error>) in
+      let thread = Thread { [self] in
+        do { done.resume(returning: try train()) } catch { done.resume(throwing: error) }
+      }
+      thread.name = "affinity-training"
+      thread.start()
+    }
   }
 
   // MARK: Queries

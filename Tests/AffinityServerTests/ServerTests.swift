@@ -195,4 +195,29 @@ struct ServerTests {
       }
     }
   }
+
+  @Test func retrainingSwapsTheModelWithoutFailingARequest() async throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-swap-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let store = try SQLiteStore(path: folder + "/affinity.sqlite")
+    let service = try RecommenderService(store: store, configuration: .init(model: "als", parameters: [("iterations", "3")]))
+    var events: [FeedbackEvent] = []
+    for u in 0..<60 {
+      for k in 0..<8 { events.append(FeedbackEvent(eventID: "\(u)-\(k)", user: "u\(u)", item: "i\((u * 7 + k * 3) % 40)", kind: .positive, value: 1, timestamp: Date())) }
+    }
+    _ = try await service.ingest(events)
+    let first = try #require(try await service.trainInBackground())
+    let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+      group.addTask { _ = try await service.trainInBackground(); return 0 }
+      for r in 0..<200 {
+        group.addTask { try service.recommend(user: "u\(r % 60)", count: 5).items.count }
+      }
+      return try await group.reduce(0, +)
+    }
+    #expect(answered == 200 * 5, "every request during the retrain got a full slate")
+    #expect(service.served?.version != first.version, "the new model is in service")
+    let decisions = try service.decisions(after: nil, limit: 1_000)
+    #expect(decisions.count == 200, "each slate is in the decision log")
+  }
 }
