@@ -31,6 +31,8 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "The API key writes need (default: $AFFINITY_API_KEY, else a random key printed at start).") var apiKey: String?
   @Flag(help: "Reads need the API key too.") var readsNeedKey = false
   @Flag(help: "Fill an empty database with the built-in synthetic world first.") var demo = false
+  @Flag(help: "Train at start even when the active model's bundle could be served (after changing --model or --param).")
+  var retrain = false
   @Option(help: "The served pipeline as JSON: sources, filters, rules, exploration (docs/pipeline.md).") var pipeline: String?
   @Option(help: "Retrain on the stored feedback every this many seconds (0: only on POST /train).") var retrainEvery: Int = 0
 
@@ -72,10 +74,14 @@ struct ServeCommand: AsyncParsableCommand {
     let chosen = try CLIErrors.mapped { try pipeline.map { try Pipeline.load(contentsOf: $0) } ?? Pipeline() }
     let service = try CLIErrors.mapped {
       try RecommenderService(
-        store: store, configuration: .init(model: model, parameters: try ModelCatalog.parseParameters(parameters), pipeline: chosen))
+        store: store,
+        configuration: .init(
+          model: model, parameters: try ModelCatalog.parseParameters(parameters), pipeline: chosen, modelDirectory: folder + "/models"))
     }
     let counts = try store.counts()
-    if counts.events > 0, let served = try CLIErrors.mapped({ try service.train() }) {
+    if !retrain, let restored = try? service.restore() {
+      FileHandle.standardError.write(Data("serving \(restored.version) from its bundle (POST /train to retrain)\n".utf8))
+    } else if counts.events > 0, let served = try CLIErrors.mapped({ try service.train() }) {
       FileHandle.standardError.write(Data("trained \(served.version) on \(served.events) events\n".utf8))
     }
     var key = apiKey ?? ProcessInfo.processInfo.environment["AFFINITY_API_KEY"]

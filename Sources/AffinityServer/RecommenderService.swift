@@ -22,11 +22,15 @@ public final class RecommenderService: Sendable {
     public var seed: UInt64
     /// Candidate sources, filters, rules and exploration of every recommendation.
     public var pipeline: Pipeline
+    /// Where each trained model is saved as a bundle (`<version>.affinity`) so a restart
+    /// serves it at once; nil keeps models in memory only.
+    public var modelDirectory: String?
 
     public init(
       model: String = "als", parameters: [(String, String)] = [], trainingKinds: Set<FeedbackKind> = [.positive, .read],
-      seed: UInt64 = 42, pipeline: Pipeline = Pipeline()
+      seed: UInt64 = 42, pipeline: Pipeline = Pipeline(), modelDirectory: String? = nil
     ) {
+      self.modelDirectory = modelDirectory
       self.model = model
       self.parameters = parameters
       self.trainingKinds = trainingKinds
@@ -155,7 +159,30 @@ public final class RecommenderService: Sendable {
     let served = Served(
       version: version, kind: descriptor.name, model: model, pipeline: pipeline, catalogVersion: catalogVersion, trainedAt: now,
       events: events.count)
-    try store.register(ModelRecord(version: version, kind: descriptor.name, createdAt: now, path: "", metrics: ["events": Double(events.count)], active: true))
+    var path = ""
+    if let directory = configuration.modelDirectory {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+      path = directory + "/" + version + ".affinity"
+      try ModelFile.save(model, kind: descriptor.name, dataSource: "feedback in \(store.path)", to: path, metrics: ["events": Double(events.count)])
+    }
+    try store.register(ModelRecord(version: version, kind: descriptor.name, createdAt: now, path: path, metrics: ["events": Double(events.count)], active: true))
+    current.withLock { $0 = served }
+    return served
+  }
+
+  /// Serves the active model of the registry from its bundle, when it is of the configured
+  /// kind and its file is intact; returns nil (and serves nothing) otherwise.
+  @discardableResult
+  public func restore() throws -> Served? {
+    guard let record = try store.models().last(where: \.active), record.kind == configuration.model, !record.path.isEmpty,
+      FileManager.default.fileExists(atPath: record.path)
+    else { return nil }
+    let (_, model) = try ModelFile.load(record.path)
+    let served = Served(
+      version: record.version, kind: record.kind, model: model,
+      pipeline: try ServedPipeline(pipeline: configuration.pipeline, model: model, catalog: try catalog()),
+      catalogVersion: catalogVersion.load(ordering: .sequentiallyConsistent), trainedAt: record.createdAt,
+      events: Int(record.metrics["events"] ?? 0))
     current.withLock { $0 = served }
     return served
   }

@@ -220,4 +220,26 @@ struct ServerTests {
     let decisions = try service.decisions(after: nil, limit: 1_000)
     #expect(decisions.count == 200, "each slate is in the decision log")
   }
+
+  @Test func aRestartServesTheSavedBundleOfTheActiveModel() async throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-restore-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let configuration = RecommenderService.Configuration(model: "ease", modelDirectory: folder + "/models")
+    let first = try RecommenderService(store: try SQLiteStore(path: folder + "/affinity.sqlite"), configuration: configuration)
+    var events: [FeedbackEvent] = []
+    for u in 0..<30 {
+      for k in 0..<5 { events.append(FeedbackEvent(eventID: "\(u)-\(k)", user: "u\(u)", item: "i\((u + k * 4) % 25)", kind: .positive, value: 1, timestamp: Date())) }
+    }
+    _ = try await first.ingest(events)
+    let trained = try #require(try first.train())
+    let before = try first.recommend(user: "u3", count: 5).items
+    let second = try RecommenderService(store: try SQLiteStore(path: folder + "/affinity.sqlite"), configuration: configuration)
+    let restored = try #require(try second.restore())
+    #expect(restored.version == trained.version)
+    #expect(try second.recommend(user: "u3", count: 5).items == before, "the bundle serves what the trained model served")
+    // Another kind configured: the saved model is not served.
+    let other = try RecommenderService(store: try SQLiteStore(path: folder + "/affinity.sqlite"), configuration: .init(model: "popular"))
+    #expect(try other.restore() == nil)
+  }
 }
