@@ -105,6 +105,27 @@ public final class RecommenderService: Sendable {
     return catalog
   }
 
+  /// The stored user and item features, encoded for the feature models (`gender=F`,
+  /// `category=drama`); empty tables are left out. Other models ignore them.
+  func sideInformation() throws -> SideInformation {
+    func encode<ID: ExternalID>(_ rows: [(ID, [String: String], [String])]) throws -> EncodedFeatures<ID>? {
+      let keys = Set(rows.flatMap { $0.1.keys }).sorted()
+      let hasCategories = rows.contains { !$0.2.isEmpty }
+      guard !keys.isEmpty || hasCategories else { return nil }
+      var columns = keys.map { key in
+        FeatureTable<ID>.Column(name: key, kind: .categorical, values: rows.map { row in row.1[key].map { .category($0) } ?? .missing })
+      }
+      if hasCategories {
+        columns.append(.init(name: "category", kind: .multiLabel, values: rows.map { $0.2.isEmpty ? .missing : .labels($0.2) }))
+      }
+      let table = try FeatureTable(ids: IDVocabulary(rows.map(\.0)), columns: columns, source: "the service's \(ID.self == UserID.self ? "users" : "items")")
+      return try FeatureEncoder().encode(table)
+    }
+    let users = try encode(try store.allUsers().map { (UserID($0.id), $0.features, [String]()) })
+    let items = try encode(try store.allItems().map { (ItemID($0.id), $0.features, $0.categories) })
+    return SideInformation(users: users, items: items)
+  }
+
   /// The served model, re-bound to the catalogue when items changed since.
   func currentServed() throws -> Served {
     guard var served = current.withLock({ $0 }) else { throw ServiceError.notReady }
@@ -151,7 +172,7 @@ public final class RecommenderService: Sendable {
     }
     let data = try InteractionData(interactions, source: "the service's feedback")
     let descriptor = try ModelCatalog.descriptor(named: configuration.model)
-    let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: SideInformation())
+    let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: try sideInformation())
     let now = Date()
     let version = "\(descriptor.name)-\(Int(now.timeIntervalSince1970 * 1000))-\(trainings.add(1, ordering: .relaxed).newValue)"
     let catalogVersion = catalogVersion.load(ordering: .sequentiallyConsistent)

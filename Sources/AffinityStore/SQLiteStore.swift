@@ -171,6 +171,15 @@ public final class SQLiteStore: RecommenderStore {
     }
   }
 
+  /// Every user with their features, for training the feature models.
+  public func allUsers() throws(StoreError) -> [StoredUser] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT id, features FROM users ORDER BY id").map { row in
+        StoredUser(id: row["id"] ?? "", features: Self.decode([String: String].self, row["features"], default: [:]))
+      }
+    }
+  }
+
   public func item(_ id: String) throws(StoreError) -> StoredItem? {
     try read { db in
       try Row.fetchOne(db, sql: "SELECT * FROM items WHERE id = ?", arguments: [id]).map(Self.item(from:))

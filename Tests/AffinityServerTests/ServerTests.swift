@@ -242,4 +242,33 @@ struct ServerTests {
     let other = try RecommenderService(store: try SQLiteStore(path: folder + "/affinity.sqlite"), configuration: .init(model: "popular"))
     #expect(try other.restore() == nil)
   }
+
+  @Test func aNewUserIsRankedFromTheirFeaturesByAFeatureModel() async throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-features-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let store = try SQLiteStore(path: folder + "/affinity.sqlite")
+    let service = try RecommenderService(store: store, configuration: .init(model: "inductive"))
+    // Women click f0…f4, men m0…m4; popularity alone would not tell them apart.
+    var users: [StoredUser] = []
+    var events: [FeedbackEvent] = []
+    for u in 0..<40 {
+      let gender = u % 2 == 0 ? "F" : "M"
+      users.append(StoredUser(id: "u\(u)", features: ["gender": gender]))
+      for k in 0..<3 {
+        let item = (gender == "F" ? "f" : "m") + "\((u / 2 + k) % 5)"
+        events.append(FeedbackEvent(eventID: "\(u)-\(k)", user: "u\(u)", item: item, kind: .positive, value: 1, timestamp: Date()))
+      }
+    }
+    try store.upsert(users: users)
+    _ = try await service.ingest(events)
+    _ = try service.train()
+    let women = try service.recommend(user: nil, features: ["gender": "F"], count: 5).items.map(\.item)
+    let men = try service.recommend(user: nil, features: ["gender": "M"], count: 5).items.map(\.item)
+    #expect(women.allSatisfy { $0.hasPrefix("f") }, "\(women)")
+    #expect(men.allSatisfy { $0.hasPrefix("m") }, "\(men)")
+    // A stored user unknown to the model gets the same from their stored features.
+    try store.upsert(users: [StoredUser(id: "late", features: ["gender": "M"])])
+    #expect(try service.recommend(user: "late", count: 3).items.allSatisfy { $0.item.hasPrefix("m") })
+  }
 }
