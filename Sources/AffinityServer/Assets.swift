@@ -11,173 +11,1151 @@ enum Assets {
     "version": "1.0.0",
     "description": "The HTTP API of `affinity serve`: users and items, feedback, recommendations through the served pipeline (with the propensity of every shown item), similar items, explanations, the decision log and training. Writes (PUT, POST except /recommend, DELETE) need the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`: none gives 401, a wrong one 403. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a 4xx status for anything the client can fix. Times in request bodies are Unix seconds or ISO 8601 strings; responses give ISO 8601."
   },
-  "servers": [{"url": "http://127.0.0.1:8080"}],
+  "servers": [
+    {
+      "url": "http://127.0.0.1:8080"
+    }
+  ],
   "components": {
     "securitySchemes": {
-      "bearer": {"type": "http", "scheme": "bearer"},
-      "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+      "bearer": {
+        "type": "http",
+        "scheme": "bearer"
+      },
+      "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key"
+      }
     },
     "schemas": {
       "Error": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"],
-          "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}
+        "type": "object",
+        "required": [
+          "error"
+        ],
+        "properties": {
+          "error": {
+            "type": "object",
+            "required": [
+              "code",
+              "message"
+            ],
+            "properties": {
+              "code": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string"
+              },
+              "field": {
+                "type": "string"
+              }
+            }
+          }
+        }
       },
-      "Time": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
-      "Features": {"type": "object", "additionalProperties": {"type": "string"}},
-      "User": {"type": "object", "required": ["id", "features"],
-        "properties": {"id": {"type": "string"}, "features": {"$ref": "#/components/schemas/Features"}}},
-      "UserBody": {"type": "object", "properties": {"features": {"$ref": "#/components/schemas/Features"}}},
-      "Item": {"type": "object", "required": ["id", "features", "categories", "hidden"],
-        "properties": {"id": {"type": "string"}, "features": {"$ref": "#/components/schemas/Features"},
-          "categories": {"type": "array", "items": {"type": "string"}}, "hidden": {"type": "boolean"},
-          "expiresAt": {"type": "string", "format": "date-time"}, "createdAt": {"type": "string", "format": "date-time"}}},
-      "ItemBody": {"type": "object",
-        "properties": {"features": {"$ref": "#/components/schemas/Features"}, "categories": {"type": "array", "items": {"type": "string"}},
-          "hidden": {"type": "boolean"}, "expiresAt": {"$ref": "#/components/schemas/Time"}}},
-      "Event": {"type": "object", "required": ["eventId", "user", "item"],
-        "properties": {"eventId": {"type": "string", "description": "Idempotency key: an event sent twice is stored once."},
-          "user": {"type": "string"}, "item": {"type": "string"},
-          "kind": {"type": "string", "enum": ["positive", "negative", "read", "exposure"]},
-          "value": {"type": "number"}, "timestamp": {"$ref": "#/components/schemas/Time"}}},
-      "FeedbackBody": {"type": "object", "required": ["events"],
-        "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}},
-      "IngestResult": {"type": "object", "required": ["inserted", "duplicates"],
-        "properties": {"inserted": {"type": "integer"}, "duplicates": {"type": "integer"}}},
-      "RecommendBody": {"type": "object",
-        "properties": {"user": {"type": "string"}, "history": {"type": "array", "items": {"type": "string"}},
-          "features": {"$ref": "#/components/schemas/Features"}, "n": {"type": "integer", "minimum": 1, "maximum": 1000},
-          "exclude": {"type": "array", "items": {"type": "string"}}, "categories": {"type": "array", "items": {"type": "string"}}}},
-      "ScoredItem": {"type": "object", "required": ["item", "score", "propensity", "source"],
-        "properties": {"item": {"type": "string"}, "score": {"type": "number"},
-          "propensity": {"type": "number", "minimum": 0, "maximum": 1}, "source": {"type": "string"}}},
-      "Recommendations": {"type": "object", "required": ["requestID", "modelVersion", "items"],
-        "properties": {"requestID": {"type": "string"}, "user": {"type": "string"}, "modelVersion": {"type": "string"},
-          "items": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
-      "Items": {"type": "object", "required": ["items"],
-        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
-      "Explanation": {"type": "object", "required": ["item", "score", "contributions"],
-        "properties": {"item": {"type": "string"}, "score": {"type": "number"},
-          "contributions": {"type": "array", "items": {"type": "object", "required": ["source", "weight"],
-            "properties": {"source": {"type": "string"}, "weight": {"type": "number"}}}}}},
-      "Decision": {"type": "object", "required": ["requestID", "user", "servedAt", "policy", "modelVersion", "slate"],
-        "properties": {"requestID": {"type": "string"}, "user": {"type": "string"}, "servedAt": {"type": "string", "format": "date-time"},
-          "policy": {"type": "string"}, "modelVersion": {"type": "string"},
-          "slate": {"type": "array", "items": {"type": "object", "required": ["item", "score", "propensity"],
-            "properties": {"item": {"type": "string"}, "score": {"type": "number"}, "propensity": {"type": "number"}}}}}},
-      "Decisions": {"type": "object", "required": ["decisions"],
-        "properties": {"decisions": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}},
-      "Status": {"type": "object", "required": ["status"],
-        "properties": {"status": {"type": "string"}, "modelVersion": {"type": "string"}, "events": {"type": "integer"}}},
-      "Counts": {"type": "object", "required": ["users", "items", "events", "decisions", "models"],
-        "properties": {"users": {"type": "integer"}, "items": {"type": "integer"}, "events": {"type": "integer"},
-          "decisions": {"type": "integer"}, "models": {"type": "integer"}}},
-      "Trained": {"type": "object", "required": ["modelVersion", "kind", "events"],
-        "properties": {"modelVersion": {"type": "string"}, "kind": {"type": "string"}, "events": {"type": "integer"}}}
+      "Time": {
+        "oneOf": [
+          {
+            "type": "number",
+            "minimum": -99999999999,
+            "maximum": 99999999999,
+            "description": "Unix seconds"
+          },
+          {
+            "type": "string",
+            "format": "date-time"
+          }
+        ]
+      },
+      "Features": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        }
+      },
+      "User": {
+        "type": "object",
+        "required": [
+          "id",
+          "features"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "features": {
+            "$ref": "#/components/schemas/Features"
+          }
+        }
+      },
+      "UserBody": {
+        "type": "object",
+        "properties": {
+          "features": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Features"
+              }
+            ],
+            "nullable": true
+          }
+        }
+      },
+      "Item": {
+        "type": "object",
+        "required": [
+          "id",
+          "features",
+          "categories",
+          "hidden"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "features": {
+            "$ref": "#/components/schemas/Features"
+          },
+          "categories": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "hidden": {
+            "type": "boolean"
+          },
+          "expiresAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "createdAt": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "ItemBody": {
+        "type": "object",
+        "properties": {
+          "features": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Features"
+              }
+            ],
+            "nullable": true
+          },
+          "categories": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "nullable": true
+          },
+          "hidden": {
+            "type": "boolean",
+            "nullable": true
+          },
+          "expiresAt": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Time"
+              }
+            ],
+            "nullable": true
+          }
+        }
+      },
+      "Event": {
+        "type": "object",
+        "required": [
+          "eventId",
+          "user",
+          "item"
+        ],
+        "properties": {
+          "eventId": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Id"
+              }
+            ],
+            "description": "Idempotency key: an event sent twice is stored once."
+          },
+          "user": {
+            "$ref": "#/components/schemas/Id"
+          },
+          "item": {
+            "$ref": "#/components/schemas/Id"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "positive",
+              "negative",
+              "read",
+              "exposure"
+            ],
+            "nullable": true
+          },
+          "value": {
+            "type": "number",
+            "nullable": true
+          },
+          "timestamp": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Time"
+              }
+            ],
+            "nullable": true
+          }
+        }
+      },
+      "FeedbackBody": {
+        "type": "object",
+        "required": [
+          "events"
+        ],
+        "properties": {
+          "events": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Event"
+            }
+          }
+        }
+      },
+      "IngestResult": {
+        "type": "object",
+        "required": [
+          "inserted",
+          "duplicates"
+        ],
+        "properties": {
+          "inserted": {
+            "type": "integer"
+          },
+          "duplicates": {
+            "type": "integer"
+          }
+        }
+      },
+      "RecommendBody": {
+        "type": "object",
+        "description": "At least one of: a user, a non-empty history, non-empty features.",
+        "properties": {
+          "user": {
+            "type": "string",
+            "nullable": true
+          },
+          "history": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "nullable": true
+          },
+          "features": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Features"
+              }
+            ],
+            "nullable": true
+          },
+          "n": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000,
+            "nullable": true
+          },
+          "exclude": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "nullable": true
+          },
+          "categories": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "nullable": true
+          }
+        },
+        "anyOf": [
+          {
+            "required": [
+              "user"
+            ],
+            "properties": {
+              "user": {
+                "type": "string"
+              }
+            }
+          },
+          {
+            "required": [
+              "history"
+            ],
+            "properties": {
+              "history": {
+                "type": "array",
+                "minItems": 1
+              }
+            }
+          },
+          {
+            "required": [
+              "features"
+            ],
+            "properties": {
+              "features": {
+                "type": "object",
+                "minProperties": 1
+              }
+            }
+          }
+        ]
+      },
+      "ScoredItem": {
+        "type": "object",
+        "required": [
+          "item",
+          "score",
+          "propensity",
+          "source"
+        ],
+        "properties": {
+          "item": {
+            "type": "string"
+          },
+          "score": {
+            "type": "number"
+          },
+          "propensity": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1
+          },
+          "source": {
+            "type": "string"
+          }
+        }
+      },
+      "Recommendations": {
+        "type": "object",
+        "required": [
+          "requestID",
+          "modelVersion",
+          "items"
+        ],
+        "properties": {
+          "requestID": {
+            "type": "string"
+          },
+          "user": {
+            "type": "string"
+          },
+          "modelVersion": {
+            "type": "string"
+          },
+          "items": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ScoredItem"
+            }
+          }
+        }
+      },
+      "Items": {
+        "type": "object",
+        "required": [
+          "items"
+        ],
+        "properties": {
+          "items": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ScoredItem"
+            }
+          }
+        }
+      },
+      "Explanation": {
+        "type": "object",
+        "required": [
+          "item",
+          "score",
+          "contributions"
+        ],
+        "properties": {
+          "item": {
+            "type": "string"
+          },
+          "score": {
+            "type": "number"
+          },
+          "contributions": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "source",
+                "weight"
+              ],
+              "properties": {
+                "source": {
+                  "type": "string"
+                },
+                "weight": {
+                  "type": "number"
+                }
+              }
+            }
+          }
+        }
+      },
+      "Decision": {
+        "type": "object",
+        "required": [
+          "requestID",
+          "user",
+          "servedAt",
+          "policy",
+          "modelVersion",
+          "slate"
+        ],
+        "properties": {
+          "requestID": {
+            "type": "string"
+          },
+          "user": {
+            "type": "string"
+          },
+          "servedAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "policy": {
+            "type": "string"
+          },
+          "modelVersion": {
+            "type": "string"
+          },
+          "slate": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "item",
+                "score",
+                "propensity"
+              ],
+              "properties": {
+                "item": {
+                  "type": "string"
+                },
+                "score": {
+                  "type": "number"
+                },
+                "propensity": {
+                  "type": "number"
+                }
+              }
+            }
+          }
+        }
+      },
+      "Decisions": {
+        "type": "object",
+        "required": [
+          "decisions"
+        ],
+        "properties": {
+          "decisions": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Decision"
+            }
+          }
+        }
+      },
+      "Status": {
+        "type": "object",
+        "required": [
+          "status"
+        ],
+        "properties": {
+          "status": {
+            "type": "string"
+          },
+          "modelVersion": {
+            "type": "string"
+          },
+          "events": {
+            "type": "integer"
+          }
+        }
+      },
+      "Counts": {
+        "type": "object",
+        "required": [
+          "users",
+          "items",
+          "events",
+          "decisions",
+          "models"
+        ],
+        "properties": {
+          "users": {
+            "type": "integer"
+          },
+          "items": {
+            "type": "integer"
+          },
+          "events": {
+            "type": "integer"
+          },
+          "decisions": {
+            "type": "integer"
+          },
+          "models": {
+            "type": "integer"
+          }
+        }
+      },
+      "Trained": {
+        "type": "object",
+        "required": [
+          "modelVersion",
+          "kind",
+          "events"
+        ],
+        "properties": {
+          "modelVersion": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string"
+          },
+          "events": {
+            "type": "integer"
+          }
+        }
+      },
+      "Id": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "pattern": "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]*$",
+        "description": "1–256 characters, no line breaks"
+      }
     },
     "responses": {
-      "Error": {"description": "A request the service cannot serve (4xx: the client can fix it).",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Error": {
+        "description": "A request the service cannot serve (4xx: the client can fix it).",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      }
     },
     "parameters": {
-      "id": {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
-      "n": {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}}
+      "id": {
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "schema": {
+          "$ref": "#/components/schemas/Id"
+        },
+        "example": "1"
+      },
+      "n": {
+        "name": "n",
+        "in": "query",
+        "schema": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 1000,
+          "default": 10
+        }
+      }
     }
   },
-  "security": [{}, {"bearer": []}, {"apiKey": []}],
+  "security": [
+    {},
+    {
+      "bearer": []
+    },
+    {
+      "apiKey": []
+    }
+  ],
   "paths": {
-    "/health": {"get": {"summary": "The process is up.", "responses": {
-      "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
-      "default": {"$ref": "#/components/responses/Error"}}}},
-    "/ready": {"get": {"summary": "A model is trained and serving.", "responses": {
-      "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
-      "default": {"$ref": "#/components/responses/Error"}}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {
-      "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
-      "default": {"$ref": "#/components/responses/Error"}}}},
-    "/stats": {"get": {"summary": "Counts of stored records.", "responses": {
-      "200": {"description": "counts", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Counts"}}}},
-      "default": {"$ref": "#/components/responses/Error"}}}},
-    "/users/{id}": {
-      "parameters": [{"$ref": "#/components/parameters/id"}],
-      "get": {"summary": "One user.", "responses": {
-        "200": {"description": "the user", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}},
-      "put": {"summary": "Create or replace a user (needs the key).",
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserBody"}}}},
+    "/health": {
+      "get": {
+        "summary": "The process is up.",
         "responses": {
-          "200": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}}},
-          "default": {"$ref": "#/components/responses/Error"}}},
-      "delete": {"summary": "Delete a user and their feedback (needs the key).", "responses": {
-        "204": {"description": "deleted"}, "default": {"$ref": "#/components/responses/Error"}}}
+          "200": {
+            "description": "ok",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Status"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/ready": {
+      "get": {
+        "summary": "A model is trained and serving.",
+        "responses": {
+          "200": {
+            "description": "ready",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Status"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/metrics": {
+      "get": {
+        "summary": "Prometheus metrics.",
+        "responses": {
+          "200": {
+            "description": "text exposition format",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/stats": {
+      "get": {
+        "summary": "Counts of stored records.",
+        "responses": {
+          "200": {
+            "description": "counts",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Counts"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/users/{id}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/id"
+        }
+      ],
+      "get": {
+        "summary": "One user.",
+        "responses": {
+          "200": {
+            "description": "the user",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/User"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      },
+      "put": {
+        "summary": "Create or replace a user (needs the key).",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/UserBody"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/User"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete a user and their feedback (needs the key).",
+        "responses": {
+          "204": {
+            "description": "deleted"
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
     },
     "/users/{id}/history": {
-      "parameters": [{"$ref": "#/components/parameters/id"}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
-      "get": {"summary": "A user's feedback, newest first.", "responses": {
-        "200": {"description": "events", "content": {"application/json": {"schema": {"type": "object", "required": ["events"],
-          "properties": {"events": {"type": "array", "items": {"type": "object", "required": ["eventId", "user", "item", "kind", "value", "timestamp"],
-            "properties": {"eventId": {"type": "string"}, "user": {"type": "string"}, "item": {"type": "string"}, "kind": {"type": "string"},
-              "value": {"type": "number"}, "timestamp": {"type": "string", "format": "date-time"}}}}}}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/id"
+        },
+        {
+          "name": "limit",
+          "in": "query",
+          "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000,
+            "default": 100
+          }
+        }
+      ],
+      "get": {
+        "summary": "A user's feedback, newest first.",
+        "responses": {
+          "200": {
+            "description": "events",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "events"
+                  ],
+                  "properties": {
+                    "events": {
+                      "type": "array",
+                      "items": {
+                        "type": "object",
+                        "required": [
+                          "eventId",
+                          "user",
+                          "item",
+                          "kind",
+                          "value",
+                          "timestamp"
+                        ],
+                        "properties": {
+                          "eventId": {
+                            "type": "string"
+                          },
+                          "user": {
+                            "type": "string"
+                          },
+                          "item": {
+                            "type": "string"
+                          },
+                          "kind": {
+                            "type": "string"
+                          },
+                          "value": {
+                            "type": "number"
+                          },
+                          "timestamp": {
+                            "type": "string",
+                            "format": "date-time"
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
     },
     "/items/{id}": {
-      "parameters": [{"$ref": "#/components/parameters/id"}],
-      "get": {"summary": "One item.", "responses": {
-        "200": {"description": "the item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}},
-      "put": {"summary": "Create or replace an item (needs the key).",
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemBody"}}}},
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/id"
+        }
+      ],
+      "get": {
+        "summary": "One item.",
         "responses": {
-          "200": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
-          "default": {"$ref": "#/components/responses/Error"}}},
-      "delete": {"summary": "Delete an item (needs the key).", "responses": {
-        "204": {"description": "deleted"}, "default": {"$ref": "#/components/responses/Error"}}}
+          "200": {
+            "description": "the item",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Item"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      },
+      "put": {
+        "summary": "Create or replace an item (needs the key).",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ItemBody"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Item"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete an item (needs the key).",
+        "responses": {
+          "204": {
+            "description": "deleted"
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
     },
     "/items/{id}/similar": {
-      "parameters": [{"$ref": "#/components/parameters/id"}, {"$ref": "#/components/parameters/n"}],
-      "get": {"summary": "Items similar to this one.", "responses": {
-        "200": {"description": "similar items", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Items"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/id"
+        },
+        {
+          "$ref": "#/components/parameters/n"
+        }
+      ],
+      "get": {
+        "summary": "Items similar to this one.",
+        "responses": {
+          "200": {
+            "description": "similar items",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Items"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
     },
-    "/feedback": {"post": {"summary": "Ingest a batch of feedback events (needs the key). Acknowledged events are on disk.",
-      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackBody"}}}},
-      "responses": {
-        "200": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}},
+    "/feedback": {
+      "post": {
+        "summary": "Ingest a batch of feedback events (needs the key). Acknowledged events are on disk.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/FeedbackBody"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/IngestResult"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
     "/recommend": {
-      "get": {"summary": "Recommendations for a user (known, or new with stored features or history).",
-        "parameters": [{"name": "user", "in": "query", "required": true, "schema": {"type": "string"}}, {"$ref": "#/components/parameters/n"},
-          {"name": "exclude", "in": "query", "schema": {"type": "string"}, "description": "comma-separated item ids"},
-          {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "comma-separated categories"}],
+      "get": {
+        "summary": "Recommendations for a user (known, or new with stored features or history).",
+        "parameters": [
+          {
+            "name": "user",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string"
+            },
+            "example": "1"
+          },
+          {
+            "$ref": "#/components/parameters/n"
+          },
+          {
+            "name": "exclude",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "comma-separated item ids"
+          },
+          {
+            "name": "category",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "comma-separated categories"
+          }
+        ],
         "responses": {
-          "200": {"description": "the slate", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Recommendations"}}}},
-          "default": {"$ref": "#/components/responses/Error"}}},
-      "post": {"summary": "Recommendations for a user, a new user from features, or an anonymous session from recent items (a read: no key needed).",
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RecommendBody"}}}},
+          "200": {
+            "description": "the slate",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Recommendations"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      },
+      "post": {
+        "summary": "Recommendations for a user, a new user from features, or an anonymous session from recent items (a read: no key needed).",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecommendBody"
+              }
+            }
+          }
+        },
         "responses": {
-          "200": {"description": "the slate", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Recommendations"}}}},
-          "default": {"$ref": "#/components/responses/Error"}}}
+          "200": {
+            "description": "the slate",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Recommendations"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
     },
-    "/explain": {"get": {"summary": "Why an item scores as it does for a user.",
-      "parameters": [{"name": "user", "in": "query", "required": true, "schema": {"type": "string"}},
-        {"name": "item", "in": "query", "required": true, "schema": {"type": "string"}}],
-      "responses": {
-        "200": {"description": "contributions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Explanation"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}},
-    "/decisions": {"get": {"summary": "Served decisions with propensities, oldest first (for off-policy evaluation).",
-      "parameters": [{"name": "after", "in": "query", "schema": {"type": "number"}, "description": "Unix seconds"},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1000}}],
-      "responses": {
-        "200": {"description": "decisions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decisions"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}},
-    "/train": {"post": {"summary": "Retrain on the stored feedback and swap the new model in (needs the key).",
-      "responses": {
-        "200": {"description": "trained", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Trained"}}}},
-        "default": {"$ref": "#/components/responses/Error"}}}},
-    "/openapi.json": {"get": {"summary": "This document.", "responses": {
-      "200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-    "/": {"get": {"summary": "The web page.", "responses": {
-      "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}}
+    "/explain": {
+      "get": {
+        "summary": "Why an item scores as it does for a user.",
+        "parameters": [
+          {
+            "name": "user",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string"
+            },
+            "example": "1"
+          },
+          {
+            "name": "item",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string"
+            },
+            "example": "1"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "contributions",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Explanation"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/decisions": {
+      "get": {
+        "summary": "Served decisions with propensities, oldest first (for off-policy evaluation).",
+        "parameters": [
+          {
+            "name": "after",
+            "in": "query",
+            "schema": {
+              "type": "number",
+              "minimum": -99999999999,
+              "maximum": 99999999999
+            },
+            "description": "Unix seconds"
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 100000,
+              "default": 1000
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "decisions",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Decisions"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/train": {
+      "post": {
+        "summary": "Retrain on the stored feedback and swap the new model in (needs the key).",
+        "responses": {
+          "200": {
+            "description": "trained",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Trained"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        }
+      }
+    },
+    "/openapi.json": {
+      "get": {
+        "summary": "This document.",
+        "responses": {
+          "200": {
+            "description": "OpenAPI 3.0",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/": {
+      "get": {
+        "summary": "The web page.",
+        "responses": {
+          "200": {
+            "description": "HTML",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    }
   }
 }
 """#

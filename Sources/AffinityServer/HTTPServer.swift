@@ -132,11 +132,37 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
   }
 }
 
-/// Maps every thrown error to its typed answer.
+/// Maps every thrown error to its typed answer; a known path asked with a method it does not
+/// have gets 405, an unknown path 404, both with the JSON error body.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-  func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+  /// The paths of the API, `*` standing for one segment.
+  static var paths: [[Substring]] { APIPaths.all }
+}
+
+/// The paths of the API, `*` standing for one segment.
+enum APIPaths {
+  static let all: [[Substring]] = [
+    "/", "/health", "/ready", "/metrics", "/stats", "/stats/timeline", "/models", "/openapi.json", "/users/*",
+    "/users/*/history", "/items/*", "/items/*/similar", "/feedback", "/recommend", "/explain", "/decisions", "/train",
+  ].map { $0.split(separator: "/") }
+}
+
+extension ErrorMiddleware {
+  static func isKnown(_ path: String) -> Bool {
+    let segments = path.split(separator: "/")
+    return paths.contains { pattern in
+      pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
+    }
+  }
+
+  public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
     do {
       return try await next(request, context)
+    } catch let error as HTTPError where error.status == .notFound {
+      if Self.isKnown(request.uri.path) {
+        throw APIError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); see /openapi.json")
+      }
+      throw APIError(.notFound, code: "not_found", message: "no route \(request.uri.path); see /openapi.json")
     } catch {
       throw APIError.from(error)
     }
@@ -255,8 +281,13 @@ public enum AffinityHTTP {
     }
   }
 
+  /// The `{id}` of the path, percent-decoded.
   static func id(_ context: some RequestContext) throws -> String {
-    try context.parameters.require("id")
+    let raw = try context.parameters.require("id")
+    guard let id = raw.removingPercentEncoding else {
+      throw APIError(.badRequest, code: "invalid_parameter", message: "the id '\(raw.prefix(40))' is not valid percent-encoding", field: "id")
+    }
+    return id
   }
 
   static func integer(_ request: Request, _ name: String, default fallback: Int) throws -> Int {
@@ -393,7 +424,14 @@ public enum AffinityHTTP {
 
     router.get("decisions") { request, _ -> Decisions in
       let after = request.uri.queryParameters["after"].flatMap { Double(String($0)) }.map { Date(timeIntervalSince1970: $0) }
-      return Decisions(decisions: try service.decisions(after: after, limit: try integer(request, "limit", default: 1_000)))
+      let limit = try integer(request, "limit", default: 1_000)
+      guard (1...100_000).contains(limit) else {
+        throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…100000; got \(limit)", field: "limit")
+      }
+      if let text = request.uri.queryParameters["after"], !(Double(String(text)).map { abs($0) < 1e11 } ?? false) {
+        throw APIError(.badRequest, code: "invalid_parameter", message: "after must be Unix seconds; got '\(text)'", field: "after")
+      }
+      return Decisions(decisions: try service.decisions(after: after, limit: limit))
     }
     router.post("train") { _, _ -> Trained in
       guard let served = try await service.trainInBackground() else {

@@ -122,8 +122,9 @@ public final class SQLiteStore: RecommenderStore {
   }
 
   static func check(_ id: String, record: String, field: String) throws(StoreError) {
-    if id.isEmpty || id.utf8.count > 256 || id.contains(where: \.isNewline) {
-      throw .invalidField(record: record, field: field, value: String(id.prefix(40)), fix: "use a non-empty id of at most 256 bytes without line breaks")
+    // The limits of the OpenAPI document: 1…256 characters (code points), no line breaks.
+    if id.isEmpty || id.unicodeScalars.count > 256 || id.contains(where: \.isNewline) {
+      throw .invalidField(record: record, field: field, value: String(id.prefix(40)), fix: "use a non-empty id of at most 256 characters without line breaks")
     }
   }
 
