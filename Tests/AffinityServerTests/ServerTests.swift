@@ -67,6 +67,21 @@ struct ServerTests {
         #expect(error?["field"] as? String == "user")
       }
       try await client.execute(uri: "/users/nobody", method: .get) { #expect($0.status == .notFound) }
+      try await client.execute(uri: "/train", method: .get) { response in
+        #expect(response.status == .methodNotAllowed)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "method_not_allowed")
+      }
+      try await client.execute(uri: "/nowhere", method: .get) { response in
+        #expect(response.status == .notFound)
+        let error = try Self.json(response)["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "not_found")
+      }
+      try await client.execute(uri: "/decisions?limit=100001", method: .get) { #expect($0.status == .badRequest) }
+      try await client.execute(uri: "/users/caf%C3%A9", method: .put, headers: Self.write, body: Self.body("{}")) { response in
+        let body = try Self.json(response)
+        #expect(body["id"] as? String == "café", "path ids are percent-decoded")
+      }
       try await client.execute(uri: "/train", method: .post, headers: Self.write) { #expect($0.status == .conflict) }
     }
   }
