@@ -203,6 +203,8 @@ enum Assets {
           },
           "value": {
             "type": "number",
+            "minimum": -1e+38,
+            "maximum": 1e+38,
             "nullable": true
           },
           "timestamp": {

@@ -39,6 +39,8 @@ public struct APIError: HTTPResponseError {
   public var code: String
   public var message: String
   public var field: String?
+  /// Extra headers, such as `Allow` on a 405.
+  public var headers: HTTPFields = [:]
 
   public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
     self.status = status
@@ -58,7 +60,9 @@ public struct APIError: HTTPResponseError {
 
   public func response(from request: Request, context: some RequestContext) throws -> Response {
     let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, field: field)))
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    var fields = headers
+    fields[.contentType] = "application/json"
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
   }
 
   /// The answer for any error a handler throws.
@@ -87,6 +91,10 @@ public struct APIError: HTTPResponseError {
       return APIError(.badRequest, code: "invalid_configuration", message: error.description, field: error.parameter)
     case let error as FitError:
       return APIError(.unprocessableContent, code: "training_failed", message: error.description)
+    case let error as DataError:
+      return APIError(.unprocessableContent, code: "invalid_data", message: error.description)
+    case let error as BundleError:
+      return APIError(.internalServerError, code: "model_file", message: error.description)
     case let error as DecodingError:
       let (path, detail): ([any CodingKey], String) =
         switch error {
@@ -98,8 +106,10 @@ public struct APIError: HTTPResponseError {
         }
       let field = String(path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop(while: { (c: Character) in c == "." }))
       return APIError(.badRequest, code: "invalid_json", message: "the body is not valid: \(field.isEmpty ? "" : field + ": ")\(detail)", field: field.isEmpty ? nil : field)
-    default:
+    case let error as any HTTPResponseError:
       return error
+    default:
+      return APIError(.internalServerError, code: "internal", message: "\(error)")
     }
   }
 }
@@ -133,39 +143,41 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Maps every thrown error to its typed answer; a known path asked with a method it does not
-/// have gets 405, an unknown path 404, both with the JSON error body.
+/// have gets 405 with `Allow`, an unknown path 404, both with the JSON error body.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-  /// The paths of the API, `*` standing for one segment.
-  static var paths: [[Substring]] { APIPaths.all }
-}
-
-/// The paths of the API, `*` standing for one segment.
-enum APIPaths {
-  static let all: [[Substring]] = [
-    "/", "/health", "/ready", "/metrics", "/stats", "/stats/timeline", "/models", "/openapi.json", "/users/*",
-    "/users/*/history", "/items/*", "/items/*/similar", "/feedback", "/recommend", "/explain", "/decisions", "/train",
-  ].map { $0.split(separator: "/") }
-}
-
-extension ErrorMiddleware {
-  static func isKnown(_ path: String) -> Bool {
-    let segments = path.split(separator: "/")
-    return paths.contains { pattern in
-      pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
-    }
-  }
-
-  public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+  func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
     do {
       return try await next(request, context)
     } catch let error as HTTPError where error.status == .notFound {
-      if Self.isKnown(request.uri.path) {
-        throw APIError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); see /openapi.json")
+      if let methods = APIPaths.methods(for: request.uri.path) {
+        var answer = APIError(
+          .methodNotAllowed, code: "method_not_allowed",
+          message: "\(request.method) is not allowed on \(request.uri.path) (allowed: \(methods)); see /openapi.json")
+        answer.headers[.allow] = methods
+        throw answer
       }
       throw APIError(.notFound, code: "not_found", message: "no route \(request.uri.path); see /openapi.json")
     } catch {
       throw APIError.from(error)
     }
+  }
+}
+
+/// The paths of the API (`*` standing for one segment) and their methods.
+enum APIPaths {
+  static let all: [(pattern: [Substring], methods: String)] = [
+    ("/", "GET"), ("/health", "GET"), ("/ready", "GET"), ("/metrics", "GET"), ("/stats", "GET"), ("/stats/timeline", "GET"),
+    ("/models", "GET"), ("/openapi.json", "GET"), ("/users/*", "GET, PUT, DELETE"), ("/users/*/history", "GET"),
+    ("/items/*", "GET, PUT, DELETE"), ("/items/*/similar", "GET"), ("/feedback", "POST"), ("/recommend", "GET, POST"),
+    ("/explain", "GET"), ("/decisions", "GET"), ("/train", "POST"),
+  ].map { ($0.0.split(separator: "/"), $0.1) }
+
+  /// The methods of the route `path` matches, or nil for no route.
+  static func methods(for path: String) -> String? {
+    let segments = path.split(separator: "/")
+    return all.first { entry in
+      entry.pattern.count == segments.count && zip(entry.pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
+    }?.methods
   }
 }
 
@@ -284,8 +296,10 @@ public enum AffinityHTTP {
   /// The `{id}` of the path, percent-decoded.
   static func id(_ context: some RequestContext) throws -> String {
     let raw = try context.parameters.require("id")
-    guard let id = raw.removingPercentEncoding else {
-      throw APIError(.badRequest, code: "invalid_parameter", message: "the id '\(raw.prefix(40))' is not valid percent-encoding", field: "id")
+    guard let id = raw.removingPercentEncoding, !id.isEmpty, id.unicodeScalars.count <= 256, !id.contains(where: \.isNewline) else {
+      throw APIError(
+        .badRequest, code: "invalid_parameter", message: "the id '\(raw.prefix(40))' is invalid; use 1 to 256 characters without line breaks",
+        field: "id")
     }
     return id
   }

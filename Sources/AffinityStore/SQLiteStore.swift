@@ -231,8 +231,8 @@ public final class SQLiteStore: RecommenderStore {
       try Self.check(event.eventID, record: record, field: "eventID")
       try Self.check(event.user, record: record, field: "user")
       try Self.check(event.item, record: record, field: "item")
-      guard event.value.isFinite else {
-        throw .invalidField(record: record, field: "value", value: "\(event.value)", fix: "send a finite number")
+      guard event.value.isFinite, abs(event.value) <= 1e38 else {
+        throw .invalidField(record: record, field: "value", value: "\(event.value)", fix: "send a number between -1e38 and 1e38")
       }
       guard event.timestamp.timeIntervalSince1970.isFinite else {
         throw .invalidField(record: record, field: "timestamp", value: "\(event.timestamp)", fix: "send a finite time")

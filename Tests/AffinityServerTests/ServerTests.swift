@@ -78,6 +78,11 @@ struct ServerTests {
         #expect(error?["code"] as? String == "not_found")
       }
       try await client.execute(uri: "/decisions?limit=100001", method: .get) { #expect($0.status == .badRequest) }
+      try await client.execute(uri: "/train", method: .get) { #expect($0.headers[.allow] == "POST") }
+      try await client.execute(uri: "/feedback", method: .post, headers: Self.write,
+        body: Self.body(#"{"events": [{"eventId": "big", "user": "u1", "item": "a", "value": 1e300}]}"#)) { response in
+        #expect(response.status == .badRequest, "a value no model can train on is refused at the door")
+      }
       try await client.execute(uri: "/users/caf%C3%A9", method: .put, headers: Self.write, body: Self.body("{}")) { response in
         let body = try Self.json(response)
         #expect(body["id"] as? String == "café", "path ids are percent-decoded")
