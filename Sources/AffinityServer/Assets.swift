@@ -59,13 +59,14 @@ enum Assets {
         "oneOf": [
           {
             "type": "number",
-            "minimum": -99999999999,
-            "maximum": 99999999999,
-            "description": "Unix seconds"
+            "minimum": -62135596800,
+            "maximum": 253402300799,
+            "description": "Unix seconds (years 0001–9999)"
           },
           {
             "type": "string",
-            "format": "date-time"
+            "format": "date-time",
+            "description": "RFC 3339, years 0001–9999"
           }
         ]
       },
@@ -197,7 +198,8 @@ enum Assets {
               "positive",
               "negative",
               "read",
-              "exposure"
+              "exposure",
+              null
             ],
             "nullable": true
           },

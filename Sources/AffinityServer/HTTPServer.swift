@@ -198,22 +198,57 @@ public enum AffinityHTTP {
   }
 
   /// A time in a request body: Unix seconds or an ISO 8601 string.
+  /// A time in a request body: Unix seconds, or an RFC 3339 / ISO 8601 date-time with `Z` or
+  /// an offset, years 0001 to 9999 (what an ISO 8601 answer can carry back).
   struct Time: Decodable {
+    static let range = -62_135_596_800.0...253_402_300_799.0
     var date: Date
     init(from decoder: any Decoder) throws {
       let container = try decoder.singleValueContainer()
       if let seconds = try? container.decode(Double.self) {
-        guard seconds.isFinite, abs(seconds) < 1e11 else {
-          throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(seconds) is not a plausible Unix time in seconds")
+        guard Self.range.contains(seconds) else {
+          throw DecodingError.dataCorruptedError(
+            in: container, debugDescription: "\(seconds) is outside the years 0001–9999 in Unix seconds")
         }
         date = Date(timeIntervalSince1970: seconds)
       } else {
         let text = try container.decode(String.self)
-        guard let parsed = (try? Date(text, strategy: .iso8601)) else {
-          throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is neither Unix seconds nor an ISO 8601 time")
+        guard let parsed = Self.parse(text), Self.range.contains(parsed.timeIntervalSince1970) else {
+          throw DecodingError.dataCorruptedError(
+            in: container, debugDescription: "'\(text)' is neither Unix seconds nor an RFC 3339 time such as 2026-11-27T10:00:00Z")
         }
         date = parsed
       }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+    static func parse(_ text: String) -> Date? {
+      let pattern = #/^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/#
+      guard let m = text.wholeMatch(of: pattern) else { return nil }
+      var components = DateComponents()
+      components.year = Int(m.1)
+      components.month = Int(m.2)
+      components.day = Int(m.3)
+      components.hour = Int(m.4)
+      components.minute = Int(m.5)
+      components.second = Int(m.6)
+      var calendar = Calendar(identifier: .gregorian)
+      calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+      guard let month = components.month, (1...12).contains(month), let day = components.day, (1...31).contains(day),
+        let hour = components.hour, hour < 24, let minute = components.minute, minute < 60,
+        let second = components.second, second < 61, calendar.date(from: components).map({ calendar.component(.day, from: $0) == day }) == true,
+        let base = calendar.date(from: components)
+      else { return nil }
+      var offset = 0.0
+      let zone = String(m.8)
+      if zone != "Z" && zone != "z" {
+        let sign: Double = zone.hasPrefix("-") ? -1 : 1
+        let parts = zone.dropFirst().split(separator: ":").compactMap { Double($0) }
+        guard parts.count == 2, parts[1] < 60 else { return nil }
+        offset = sign * (parts[0] * 3_600 + parts[1] * 60)
+      }
+      let fraction = m.7.flatMap { Double("0" + $0) } ?? 0
+      return base.addingTimeInterval(fraction - offset)
     }
   }
 
@@ -357,7 +392,9 @@ public enum AffinityHTTP {
       guard (1...10_000).contains(limit) else {
         throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…10000; got \(limit)", field: "limit")
       }
-      return History(events: try store.history(of: try id(context), limit: limit).map(History.Event.init))
+      let user = try id(context)
+      guard try store.user(user) != nil else { throw ServiceError.unknown(kind: "user", id: user) }
+      return History(events: try store.history(of: user, limit: limit).map(History.Event.init))
     }
 
     router.put("users/:id") { request, context -> StoredUser in
