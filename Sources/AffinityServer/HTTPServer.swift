@@ -479,7 +479,7 @@ public enum AffinityHTTP {
       guard (1...100_000).contains(limit) else {
         throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…100000; got \(limit)", field: "limit")
       }
-      if let text = request.uri.queryParameters["after"], !(Double(String(text)).map { abs($0) < 1e11 } ?? false) {
+      if let text = request.uri.queryParameters["after"], !(Double(String(text)).map { abs($0) <= 99_999_999_999 } ?? false) {
         throw APIError(.badRequest, code: "invalid_parameter", message: "after must be Unix seconds; got '\(text)'", field: "after")
       }
       return Decisions(decisions: try service.decisions(after: after, limit: limit))
