@@ -18,7 +18,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = os.environ.get("AFFINITY_BIN", str(ROOT / ".build/release/affinity"))
 VENV = ROOT / ".venv-schemathesis"
-EXAMPLES = os.environ.get("EXAMPLES", "100")
+EXAMPLES = os.environ.get("EXAMPLES", "200")
 
 
 def main():
