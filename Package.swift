@@ -159,7 +159,7 @@ let package = Package(
     .testTarget(
       name: "AffinityCLITests",
       dependencies: [
-        "AffinityCLI", "AffinityTestSupport", "AffinityStore", "AffinityPipeline", "AffinityOffPolicy", "AffinityCore",
+        "AffinityCLI", "AffinityTestSupport", "AffinityStore", "AffinityPipeline", "AffinityOffPolicy", "AffinityCore", "AffinityBandits",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

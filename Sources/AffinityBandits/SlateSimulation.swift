@@ -550,40 +550,43 @@ public enum SlateSimulation {
     _ makePolicy: () -> any BanditPolicy, on environment: SlateEnvironment, rounds: Int, seeds: [UInt64],
     feedback: SlateFeedbackRule = .allShown, baseline: FixedSlate? = nil, checkpoints: Int = 100
   ) throws(SlateSimulationError) -> SimulationResult {
+    var final: PolicyAgent?
+    var result = try run(
+      { () throws(SlateSimulationError) -> any SlateAgent in
+        let policy = makePolicy()
+        guard policy.armCount == environment.armCount else {
+          throw .armCount(policy: policy.name, arms: policy.armCount, poolSize: environment.armCount)
+        }
+        return PolicyAgent(policy: policy, feedback: feedback, environment: environment)
+      }, on: environment, rounds: rounds, seeds: seeds, baseline: baseline, checkpoints: checkpoints,
+      finished: { final = $0 as? PolicyAgent })
+    result.finalPolicy = final?.policy
+    return result
+  }
+
+  /// Runs a fresh agent from `makeAgent` for `rounds` rounds on each seed: every agent sees the
+  /// same users within a seed. Bandit policies and served pipelines both run through here.
+  public static func run(
+    _ makeAgent: () throws(SlateSimulationError) -> any SlateAgent, on environment: SlateEnvironment, rounds: Int,
+    seeds: [UInt64], baseline: FixedSlate? = nil, checkpoints: Int = 100, finished: (any SlateAgent) -> Void = { _ in }
+  ) throws(SlateSimulationError) -> SimulationResult {
     try validate(rounds: rounds, seeds: seeds)
     let start = Date()
     var perSeed: [Double] = []
     var curve = [Double](repeating: 0, count: checkpoints)
     var name = ""
-    var final: (any BanditPolicy)?
     for seed in seeds {
-      var policy = makePolicy()
-      name = policy.name
-      guard policy.armCount == environment.armCount else {
-        throw .armCount(policy: policy.name, arms: policy.armCount, poolSize: environment.armCount)
-      }
+      var agent = try makeAgent()
+      name = agent.name
       var session = SlateSession(environment: environment, seed: seed)
       var choices = SeededGenerator(seed: seed, stream: 64)
       var total = 0.0
       var next = 0
       for t in 0..<rounds {
         let observation = session.observe()
-        let slate: [BanditChoice]
-        do throws(BanditError) {
-          slate = try policy.decide(
-            context: observation.context, slateSize: environment.slateSize, generator: &choices, propensitySamples: 0)
-        } catch {
-          throw .policy(error)
-        }
-        let outcome = try session.respond(slate: slate.map(\.arm))
-        // One rank-one update per arm: cheaper than a batch refactorisation for five events.
-        do throws(BanditError) {
-          for event in outcome.events(context: observation.context, rule: feedback) {
-            try policy.update(arm: event.arm, context: event.context, reward: event.reward)
-          }
-        } catch {
-          throw .policy(error)
-        }
+        let slate = try agent.slate(for: observation, generator: &choices)
+        let outcome = try session.respond(slate: slate)
+        try agent.learn(observation, outcome)
         total += outcome.reward
         while next < checkpoints && (t + 1) * checkpoints >= (next + 1) * rounds {
           curve[next] += total / Double(t + 1) / Double(seeds.count)
@@ -591,7 +594,7 @@ public enum SlateSimulation {
         }
       }
       perSeed.append(total / Double(rounds))
-      final = policy
+      finished(agent)
     }
     let mean = perSeed.reduce(0, +) / Double(perSeed.count)
     let variance = perSeed.count > 1 ? perSeed.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(perSeed.count - 1) : 0
@@ -600,7 +603,46 @@ public enum SlateSimulation {
     if baseline == nil { best = try bestFixedSlate(on: environment, rounds: rounds, seeds: seeds).value }
     return SimulationResult(
       policy: name, rounds: rounds, seeds: seeds.count, meanReward: mean, ciLow: mean - half, ciHigh: mean + half,
-      regret: Double(rounds) * (best - mean), bestFixedArm: best, curve: curve, seconds: Date().timeIntervalSince(start),
-      finalPolicy: final)
+      regret: Double(rounds) * (best - mean), bestFixedArm: best, curve: curve, seconds: Date().timeIntervalSince(start))
+  }
+}
+
+/// Whatever fills the slate simulator's slates: a bandit policy, or a served pipeline.
+public protocol SlateAgent {
+  var name: String { get }
+  /// The slate (pool indices, best first) for the waiting user.
+  mutating func slate(for observation: SlateObservation, generator: inout SeededGenerator) throws(SlateSimulationError) -> [Int]
+  /// What the user did with it.
+  mutating func learn(_ observation: SlateObservation, _ outcome: SlateFeedback) throws(SlateSimulationError)
+}
+
+/// A bandit policy as a slate agent: it decides from the user's context and learns from every
+/// shown item (or the clicked one), as `feedback` says.
+struct PolicyAgent: SlateAgent {
+  var policy: any BanditPolicy
+  let feedback: SlateFeedbackRule
+  let environment: SlateEnvironment
+
+  var name: String { policy.name }
+
+  mutating func slate(for observation: SlateObservation, generator: inout SeededGenerator) throws(SlateSimulationError) -> [Int] {
+    do throws(BanditError) {
+      return try policy.decide(
+        context: observation.context, slateSize: environment.slateSize, generator: &generator, propensitySamples: 0
+      ).map(\.arm)
+    } catch {
+      throw .policy(error)
+    }
+  }
+
+  mutating func learn(_ observation: SlateObservation, _ outcome: SlateFeedback) throws(SlateSimulationError) {
+    // One rank-one update per arm: cheaper than a batch refactorisation for five events.
+    do throws(BanditError) {
+      for event in outcome.events(context: observation.context, rule: feedback) {
+        try policy.update(arm: event.arm, context: event.context, reward: event.reward)
+      }
+    } catch {
+      throw .policy(error)
+    }
   }
 }

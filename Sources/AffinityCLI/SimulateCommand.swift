@@ -1,5 +1,7 @@
 import AffinityBandits
+import AffinityCatalog
 import AffinityCore
+import AffinityPipeline
 import ArgumentParser
 import Foundation
 
@@ -35,7 +37,12 @@ struct SimulateCommand: ParsableCommand {
                affinity simulate --environment synthetic --policy random,thompson,linucb --slate-size 5
       """)
 
-  @Option(help: "Comma-separated policies.") var policy: String
+  @Option(help: "Comma-separated policies.") var policy: String = ""
+  @Option(help: "Also run a served pipeline (JSON, docs/pipeline.md) on the synthetic slates, as affinity serve answers.")
+  var pipeline: String?
+  @Option(help: "The model the pipeline serves, trained on the synthetic world's ratings.") var pipelineModel: String = "als"
+  @Option(name: .customLong("pipeline-param"), help: "A hyperparameter of the pipeline's model, key=value (repeatable).")
+  var pipelineParameters: [String] = []
   @Option(name: .customLong("param"), help: "policy.key=value or key=value for every policy (repeatable).")
   var parameters: [String] = []
   @Option(help: "Environment: movielens (needs --data) or synthetic (slates over the built-in synthetic world).")
@@ -91,6 +98,10 @@ struct SimulateCommand: ParsableCommand {
 
   func validate() throws {
     if rounds < 1 || seeds < 1 || arms < 1 { throw ValidationError("--rounds, --seeds and --arms must be ≥ 1") }
+    if policy.isEmpty && pipeline == nil { throw ValidationError("give --policy NAME[,NAME…], or --pipeline FILE with --environment synthetic") }
+    if pipeline != nil && environment != "synthetic" {
+      throw ValidationError("--pipeline runs on --environment synthetic (slates); the movielens environment shows one arm per round")
+    }
     switch environment {
     case "movielens":
       if data == nil {
@@ -243,14 +254,14 @@ struct SimulateCommand: ParsableCommand {
     }
   }
 
-  var policyNames: [String] { policy.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+  var policyNames: [String] { policy.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
   var seedList: [UInt64] { (0..<seeds).map { firstSeed &+ UInt64($0) } }
 
   /// The synthetic environment: slates over the built-in synthetic world.
   func runSlates() throws {
     let world = try SyntheticWorld(seed: worldSeed)
     let simulator = try SlateEnvironment(world: world, configuration: slateConfiguration)
-    let names = policyNames
+    var names = policyNames
     let factories = try names.map {
       try makePolicy(
         $0, arms: simulator.armCount, dimension: simulator.contextDimension, armFeatures: simulator.armFeatures)
@@ -262,6 +273,15 @@ struct SimulateCommand: ParsableCommand {
       results.append(
         try SlateSimulation.run(
           factory, on: simulator, rounds: rounds, seeds: seedList, feedback: feedbackRule, baseline: baseline))
+    }
+    if let pipeline {
+      let value = try Pipeline.load(contentsOf: pipeline)
+      let parameters = try ModelCatalog.parseParameters(pipelineParameters)
+      if format == .table { FileHandle.standardError.write(Data("  training \(pipelineModel) for the pipeline…\n".utf8)) }
+      let agent = try PipelineAgent(
+        pipeline: value, model: pipelineModel, parameters: parameters, world: world, environment: simulator, seed: firstSeed)
+      results.append(try SlateSimulation.run({ agent }, on: simulator, rounds: rounds, seeds: seedList, baseline: baseline))
+      names.append(agent.name)
     }
     let title = "synthetic slates: \(slateSize) of \(simulator.armCount) items, \(rounds) rounds, mean of \(seeds) seeds"
     // The chart's dashed line is the best fixed slate here, not a single arm.

@@ -2,6 +2,7 @@
 import AffinityCore
 import AffinityOffPolicy
 import AffinityPipeline
+import AffinityBandits
 import AffinityStore
 import ArgumentParser
 import Foundation
@@ -69,5 +70,30 @@ struct DecisionLogTests {
     #expect(CommandTests.message(["ope", "--from-db", "x.sqlite", "--reward-window", "0"]) == "--reward-window must be > 0 seconds; got 0.0")
     var command = try AffinityCommand.parseAsRoot(["ope", "--from-db", "/nonexistent/affinity.sqlite"])
     #expect(throws: (any Error).self) { try command.run() }
+  }
+}
+
+@Suite("simulate --pipeline")
+struct PipelineSimulationTests {
+  @Test func aServedPipelineFillsTheSlateSimulatorsSlatesReproducibly() throws {
+    let world = try SyntheticWorld(configuration: .init(userCount: 120, itemCount: 150, ratingCount: 3_000), seed: 7)
+    let environment = try SlateEnvironment(world: world, configuration: .init(poolSize: 20, slateSize: 4))
+    var pipeline = Pipeline(sources: [.model, .popular])
+    pipeline.exploration = .init(method: .epsilonGreedy, epsilon: 0.2, samples: 8)
+    var agent = try PipelineAgent(pipeline: pipeline, model: "popular", parameters: [], world: world, environment: environment, seed: 1)
+    var generator = SeededGenerator(seed: 3)
+    var session = SlateSession(environment: environment, seed: 3)
+    for _ in 0..<50 {
+      let observation = session.observe()
+      let slate = try agent.slate(for: observation, generator: &generator)
+      #expect(slate.count == 4 && Set(slate).count == 4 && slate.allSatisfy { (0..<20).contains($0) })
+      _ = try session.respond(slate: slate)
+    }
+    let run = { () throws -> Double in
+      try SlateSimulation.run({ agent }, on: environment, rounds: 300, seeds: [1, 2]).meanReward
+    }
+    let first = try run()
+    #expect(first > 0 && first < 1)
+    #expect(try run() == first, "the same seeds give the same clicks")
   }
 }
