@@ -176,6 +176,14 @@ struct SideInformationTests {
     #expect(why.contributions.contains { $0.source == "gender=M" })
   }
 
+  /// Mean 0, standard deviation 1 (the blend's `z`).
+  static func standardized(_ values: [Float]) -> [Float] {
+    let n = Double(values.count)
+    let mean = values.reduce(0.0) { $0 + Double($1) } / n
+    let sd = (values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n).squareRoot()
+    return values.map { sd > 0 ? Float((Double($0) - mean) / sd) : 0 }
+  }
+
   /// The blend's end points are its parts, standardised; a cold user is ranked by gender at every weight.
   @Test func segmentRidgeBlendMixesTheRidgeAndSegmentPopularity() throws {
     let (data, side) = try Self.world()
@@ -191,8 +199,8 @@ struct SideInformationTests {
       let scores = try blend.scores(for: query)
       let expected =
         weight == 0
-        ? SegmentRidgeBlend.standardized(try ridge.scores(for: query))
-        : weight == 1 ? SegmentRidgeBlend.standardized(try segments.scores(for: query).map { Float(log1p(Double($0))) }) : nil
+        ? Self.standardized(try ridge.scores(for: query))
+        : weight == 1 ? Self.standardized(try segments.scores(for: query).map { Float(log1p(Double($0))) }) : nil
       if let expected {
         #expect(zip(scores, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "weight \(weight): \(scores) vs \(expected)")
       }
