@@ -37,6 +37,10 @@ Targets: the best Affinity row against the issue's NDCG@10 (A >= 0.42, B >= 0.20
 against every LightFM row of the run; C: with features not worse than without.
 Split sensitivity (``--split-spread``): the baselines and one LightFM row are also scored on
 a few other split seeds, since one cold-user split has only ~190 test users.
+Several splits (``--split-seeds 1,2,3,4,5,42``): protocol A again on each of those split seeds,
+with the Affinity candidates of MULTI_SPLIT_AFFINITY and the peers of MULTI_SPLIT_PEERS on the
+same split files (stochastic rows with every model seed); per-split NDCG@10 and the mean +/- std
+over the splits, so Affinity is compared with the peers' own level, not only with 0.42.
 
 Outputs: ``docs/benchmarks/coldstart-comparison.md`` and ``.json`` (tables, targets,
 machine, date, commit, versions, the command). The Markdown is printed to stdout too.
@@ -46,6 +50,7 @@ How to run
     swift build -c release                          # builds .build/release/affinity
     python3 scripts/compare_coldstart.py            # three seeds (about 4 min on 2 idle cores)
     python3 scripts/compare_coldstart.py --quick --split-spread 0   # one seed, about 1 min
+    python3 scripts/compare_coldstart.py --split-seeds 1,2,3,4,5,42   # plus A on six splits
 
 LightFM 1.17 comes from ``.venv-implicit`` at the repository root, which
 ``scripts/compare_implicit.py`` creates (this script reuses its installer and re-runs itself
@@ -147,6 +152,8 @@ AFFINITY_MODELS = [
     # Defaults were chosen on validation splits carved from train (docs/benchmarks/coldstart.md).
     AffinityModel("inductive", A=[("user",)], B=[("item",), ("item-no-title",)]),
     AffinityModel("inductive", {"minimumValue": 4}, A=[("user",)], label="inductive, liked (≥ 4) only"),
+    # The ridge blended with gender × age popularity (standardised scores); weight chosen on validation.
+    AffinityModel("segment-ridge", {"minimumValue": 4}, A=[("user",)], label="segment-ridge, liked (≥ 4) only"),
     AffinityModel("inductive", B=[("item",), ("item-no-title",)], cli=("--years", "year"),
                   label="inductive, exact release years"),
     AffinityModel("content", B=[("item",), ("item-no-title",)], C=[("item",)]),
@@ -164,6 +171,19 @@ AFFINITY_MODELS = [
                   label="hybrid, liked (≥ 4) only, λ_U = 300"),
 ]
 
+
+# Protocol A over several split seeds (`--split-seeds`): the Affinity candidates (all with the
+# protocol's "liked" minimumValue=4 and the user features) and the peers, on the same split files.
+MULTI_SPLIT_AFFINITY = [
+    AffinityModel("feature-popular", {"minimumValue": 4}, label="feature-popular, liked (≥ 4) only"),
+    AffinityModel("inductive", {"minimumValue": 4}, label="inductive, liked (≥ 4) only"),
+    AffinityModel("hybrid", {"minimumValue": 4, "userRegularization": 300}, seeded=True,
+                  label="hybrid, liked (≥ 4) only, λ_U = 300"),
+    AffinityModel("lightfm", {"minimumValue": 4}, seeded=True, label="lightfm, liked (≥ 4) only"),
+    AffinityModel("segment-ridge", {"minimumValue": 4}, label="segment-ridge, liked (≥ 4) only"),
+]
+MULTI_SPLIT_PEERS = ["LightFM WARP, identity + user features", "gender×age popularity",
+                     "gender×age popularity, ratings ≥ 4", "global popularity"]
 
 # LightFM settings for every LightFM row (the same as compare_implicit's WARP rows).
 LIGHTFM_PARAMS = dict(no_components=64, loss="warp", learning_rate=0.05)
@@ -720,6 +740,89 @@ def split_spread(key: str, cli: AffinityCLI, inter: Path, tmp: Path, features: d
     return spread
 
 
+def multi_split(cli: AffinityCLI, inter: Path, tmp: Path, features: dict, feature_files: dict, available: dict,
+                options: set[str], seeds: list[int], with_lightfm: bool, issues: list[str],
+                split_seeds: list[int]) -> dict:
+    """Protocol A on every split seed: the peers of MULTI_SPLIT_PEERS and the Affinity rows of
+    MULTI_SPLIT_AFFINITY on the same split files, every stochastic row with every model seed.
+    Returns {"split_seeds", "rows": [{key, library, per_split: {seed: mean NDCG@10 over model seeds}}]}."""
+    positives = PROTOCOLS["A"]["target_positives"]
+    start = time.perf_counter()
+    rows: dict[str, dict] = {}
+    splits: dict[str, dict] = {}
+    for split_seed in split_seeds:
+        log(f"A over several splits: split seed {split_seed}")
+        out = tmp / f"multi-cold-users-{split_seed}"
+        data = load_protocol("A", *cli.split_method(inter, PROTOCOLS["A"]["method"], out, split_seed))
+        splits[str(split_seed)] = {**data.check, "evaluated_users": len(data.positives[positives])}
+        peers = {peer.key: peer for peer in peers_for(data, features, with_lightfm)}
+        for name in MULTI_SPLIT_PEERS:
+            if name not in peers:
+                continue
+            result = run_peer(peers[name], data, seeds)
+            row = rows.setdefault(name, {"key": name, "library": peers[name].library, "seeded": peers[name].seeded,
+                                         "per_split": {}, "runs": {}})
+            found = [run["metrics"][positives]["ndcg@10"] for run in result["runs"]]
+            row["per_split"][str(split_seed)] = statistics.fmean(found)
+            row["runs"][str(split_seed)] = found
+        for entry in MULTI_SPLIT_AFFINITY:
+            result = run_affinity_model(entry, ("user",), data, cli, available, options, feature_files, seeds, issues)
+            row = rows.setdefault(result["key"], {"key": result["key"], "library": "Affinity", "model": entry.name,
+                                                  "params": entry.params, "seeded": entry.seeded, "per_split": {},
+                                                  "runs": {}, "status": "ok"})
+            if result["status"] != "ok":
+                row.update(status=result["status"], error=result.get("error"))
+                continue
+            found = values(result, positives)
+            row["per_split"][str(split_seed)] = statistics.fmean(found)
+            row["runs"][str(split_seed)] = found
+        shutil.rmtree(out, ignore_errors=True)
+    for row in rows.values():
+        found = [row["per_split"][str(s)] for s in split_seeds if str(s) in row["per_split"]]
+        row["mean"] = statistics.fmean(found) if found else None
+        row["std"] = statistics.stdev(found) if len(found) > 1 else None
+    return {"split_seeds": split_seeds, "positives": positives, "splits": splits, "rows": list(rows.values()),
+            "seconds": time.perf_counter() - start}
+
+
+def multi_split_markdown(section: dict) -> str:
+    seeds_ = [str(s) for s in section["split_seeds"]]
+    header = ["model", "library"] + [f"split {s}" for s in seeds_] + ["mean ± std (over splits)"]
+    rows = []
+    for row in section["rows"]:
+        if row.get("status", "ok") != "ok":
+            rows.append([row["key"], row["library"]] + [row["status"]] * len(seeds_) + [""])
+            continue
+        mean = "n/a" if row["mean"] is None else (
+            f"{row['mean']:.4f}" + (f" ± {row['std']:.4f}" if row["std"] is not None else ""))
+        rows.append([row["key"], row["library"]] + [fmt(row["per_split"].get(s)) for s in seeds_] + [mean])
+    users = ", ".join(f"{s}: {section['splits'][s]['evaluated_users']}" for s in seeds_)
+    by_key = {row["key"]: row for row in section["rows"]}
+    lightfm = by_key.get(MULTI_SPLIT_PEERS[0])
+    popularity = by_key.get(MULTI_SPLIT_PEERS[1])
+    verdicts = []
+    for row in section["rows"]:
+        if row["library"] != "Affinity" or row.get("mean") is None:
+            continue
+        cells = [row["key"], f"{row['mean']:.4f}", verdict(row["mean"] >= TARGETS["A"])]
+        for peer in (lightfm, popularity):
+            cells.append("n/a" if not peer or peer.get("mean") is None else
+                         f"{row['mean'] - peer['mean']:+.4f} ({sum(row['per_split'][s] >= peer['per_split'][s] for s in seeds_ if s in row['per_split'] and s in peer['per_split'])}/{len(seeds_)} splits ahead)")
+        verdicts.append(cells)
+    peer_means = "; ".join(f"{p['key']} {p['mean']:.4f}" for p in (lightfm, popularity) if p and p.get("mean") is not None)
+    return (f"## A over several splits\n\n"
+            f"`affinity split --method cold-users --test-fraction {TEST_FRACTION} --seed S` for S in "
+            f"{', '.join(seeds_)}; every row on the same split files in this run. NDCG@10, positives: test "
+            f"ratings ≥ 4 (users evaluated per split — {users}). Stochastic rows are the mean over model seeds "
+            f"{', '.join(map(str, section.get('model_seeds', [])))} on each split; the last column is the mean ± "
+            f"std of the per-split values. Affinity rows use `--user-features ml-100k.user`. Time: "
+            f"{section['seconds']:.0f} s.\n\n" + table(header, rows)
+            + f"\n\nAffinity rows against the issue's 0.42 and against the peers' own level on the same splits "
+              f"(peer means: {peer_means}):\n\n"
+            + table(["Affinity row", "mean NDCG@10", "≥ 0.42 on the mean",
+                     f"vs {MULTI_SPLIT_PEERS[0]}", f"vs {MULTI_SPLIT_PEERS[1]}"], verdicts))
+
+
 def run_protocol(key: str, cli: AffinityCLI, inter: Path, tmp: Path, features: dict, feature_files: dict,
                  available: dict, options: set[str], seeds: list[int], with_lightfm: bool,
                  issues: list[str], spread_seeds: list[int]) -> dict:
@@ -1000,6 +1103,8 @@ def write_report(out_dir: Path, results: dict) -> str:
     parts.append(feature_notes())
     for key, section in results["protocols"].items():
         parts += section_markdown(key, section)
+    if results.get("multi_split"):
+        parts.append(multi_split_markdown(results["multi_split"]))
     if results["issues"]:
         parts.append("## Affinity CLI output that did not match the contract, or failed\n\n"
                      + "\n".join(f"- {shared.last_line(issue, 400)}" for issue in results["issues"]))
@@ -1028,6 +1133,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split-spread", type=int, default=5, metavar="N",
                         help="also score the baselines and one LightFM row on split seeds 1..N of A and B "
                              "(default 5; 0 = off)")
+    parser.add_argument("--split-seeds", default="", metavar="S1,S2,...",
+                        help="also run protocol A (peers and Affinity candidates) on each of these cold-user split "
+                             "seeds and report per-split values and mean ± std (default: off)")
     parser.add_argument("--skip-install", action="store_true", help="do not create or update .venv-implicit")
     return parser.parse_args()
 
@@ -1045,6 +1153,7 @@ def main() -> None:
     seeds = seeds[:1] if args.quick else seeds
     spread_seeds = [s for s in range(1, args.split_spread + 1) if s != SPLIT_SEED]
     protocols = [p.strip().upper() for p in args.protocols.split(",") if p.strip()]
+    multi_seeds = [int(s) for s in args.split_seeds.split(",") if s.strip()]
     if not seeds or any(p not in PROTOCOLS for p in protocols):
         raise BenchError(f"--seeds needs at least one seed and --protocols a subset of {', '.join(PROTOCOLS)}")
     cli = AffinityCLI(args.affinity.resolve())
@@ -1061,7 +1170,7 @@ def main() -> None:
         shutil.copy2(cli.binary, tmp / "affinity")
         original_binary, cli = cli.binary, AffinityCLI(tmp / "affinity")
         available = cli.models()
-        wanted = list(dict.fromkeys(entry.name for entry in AFFINITY_MODELS))
+        wanted = list(dict.fromkeys(entry.name for entry in AFFINITY_MODELS + MULTI_SPLIT_AFFINITY))
         options = cli.evaluate_options()
         results: dict[str, Any] = {
             "command": os.environ[ORIGINAL_COMMAND], "machine": machine_info(original_binary, cli.version()),
@@ -1082,6 +1191,10 @@ def main() -> None:
         for key in protocols:
             results["protocols"][key] = run_protocol(key, cli, inter, tmp, features, feature_files, available,
                                                      options, seeds, with_lightfm, issues, spread_seeds)
+        if multi_seeds:
+            results["multi_split"] = multi_split(cli, inter, tmp, features, feature_files, available, options,
+                                                 seeds, with_lightfm, issues, multi_seeds)
+            results["multi_split"]["model_seeds"] = seeds
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     issues[:] = dict.fromkeys(issues)

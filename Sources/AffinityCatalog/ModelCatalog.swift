@@ -112,6 +112,9 @@ public enum ModelCatalog {
       FeatureRidge.self, .init(), [.ranking],
       "inductive x_uᵀ M y_j by two-sided ridge over user and/or item features; scores cold users and cold items"),
     entry(
+      SegmentRidgeBlend.self, .init(), [.ranking],
+      "cold users: the inductive ridge blended with gender × age popularity (standardised scores); needs user features"),
+    entry(
       FeatureEmbeddings.self, .init(), [.ranking],
       "LightFM-style hybrid: users and items are sums of feature (and identity) embeddings, WARP or BPR"),
     entry(

@@ -39,6 +39,7 @@ struct ContractTests {
     ("bpr", "learningRate", "0", "BPR.learningRate must be a finite number > 0; got 0.0"),
     ("ease", "regularization", "-5", "EASE.regularization must be a finite number > 0; got -5.0"),
     ("rank-blend", "models", "als", "RankBlend.models must be 2 to 4 ranking models; got 'als'"),
+    ("segment-ridge", "popularityWeight", "2", "SegmentRidgeBlend.popularityWeight must be in [0, 1]; got 2.0"),
   ]
 
   @Test(arguments: invalidSettings.indices)

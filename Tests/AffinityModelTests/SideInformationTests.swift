@@ -176,6 +176,45 @@ struct SideInformationTests {
     #expect(why.contributions.contains { $0.source == "gender=M" })
   }
 
+  /// Mean 0, standard deviation 1 (the blend's `z`).
+  static func standardized(_ values: [Float]) -> [Float] {
+    let n = Double(values.count)
+    let mean = values.reduce(0.0) { $0 + Double($1) } / n
+    let sd = (values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n).squareRoot()
+    return values.map { sd > 0 ? Float((Double($0) - mean) / sd) : 0 }
+  }
+
+  /// The blend's end points are its parts, standardised; a cold user is ranked by gender at every weight.
+  @Test func segmentRidgeBlendMixesTheRidgeAndSegmentPopularity() throws {
+    let (data, side) = try Self.world()
+    let users = SideInformation(users: side.users)
+    let query = RecommendationQuery(user: "w6", count: 3)
+    let ridge = try FeatureRidge.fit(data, features: users, configuration: .init(userRegularization: 1), options: FitOptions())
+    let segments = try SegmentPopularity.fit(data, features: users, configuration: .init(segmentColumns: "gender"), options: FitOptions())
+    for weight: Float in [0, 0.5, 1] {
+      let blend = try SegmentRidgeBlend.fit(
+        data, features: users, configuration: .init(popularityWeight: weight, userRegularization: 1, segmentColumns: "gender"),
+        options: FitOptions())
+      #expect(Set(try blend.recommend(query).map(\.item)) == ["r0", "r1", "r2"], "weight \(weight)")
+      let scores = try blend.scores(for: query)
+      let expected =
+        weight == 0
+        ? Self.standardized(try ridge.scores(for: query))
+        : weight == 1 ? Self.standardized(try segments.scores(for: query).map { Float(log1p(Double($0))) }) : nil
+      if let expected {
+        #expect(zip(scores, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "weight \(weight): \(scores) vs \(expected)")
+      }
+      let mean = scores.reduce(0, +) / Float(scores.count)
+      #expect(abs(mean) < 1e-5, "a blend of standardised scores has mean 0")
+    }
+    #expect(throws: FitError.self) {
+      _ = try SegmentRidgeBlend.fit(data, features: SideInformation(items: side.items), configuration: .init(), options: FitOptions())
+    }
+    #expect(throws: FitError.self) {
+      _ = try SegmentRidgeBlend.fit(data, features: users, configuration: .init(popularityWeight: 1.5), options: FitOptions())
+    }
+  }
+
   @Test func segmentPopularityAndContentModels() throws {
     let (data, side) = try Self.world()
     let segments = try SegmentPopularity.fit(data, features: side, configuration: .init(segmentColumns: "gender"), options: FitOptions())
