@@ -67,7 +67,7 @@ struct ProcessTests {
     let database = folder + "/affinity.sqlite"
     let (server, base) = try await Self.start(executable: executable, database: database)
 
-    // Batches of 50 events go in one after another; after 0.5 s the server is killed.
+    // Batches of 50 events go in one after another until the server is killed.
     let acknowledged = Mutex<[String]>([])
     let ingest = Task {
       for batch in 0..<100_000 {
@@ -77,7 +77,10 @@ struct ProcessTests {
         if status == 200 { acknowledged.withLock { $0 += ids } }
       }
     }
-    try await Task.sleep(for: .milliseconds(500))
+    // Kill it mid-stream: once a few batches are in (a loaded machine may take a while), plus a little.
+    let deadline = Date().addingTimeInterval(60)
+    while acknowledged.withLock({ $0.count }) < 150, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    try await Task.sleep(for: .milliseconds(200))
     kill(server.processIdentifier, SIGKILL)
     server.waitUntilExit()
     await ingest.value
