@@ -162,6 +162,12 @@ def main():
     out.write_text(json.dumps(results, indent=2) + "\n")
     first, last = memory[1][1] if len(memory) > 1 else memory[0][1], memory[-1][1]
     peak = max(m for _, m in memory)
+    qualifying = [c for c in sorted(low) if (low[c]["requests_per_second"] or 0) >= 2000 and low[c].get("p99_ms", 1e9) <= 5]
+    verdict = (
+        f"| recommend p99 ≤ 5 ms while sustaining ≥ 2,000 requests/s | both at once | met at {', '.join(map(str, qualifying))} "
+        f"connection(s): best {max(low[c]['requests_per_second'] for c in qualifying):,.0f} requests/s at p99 "
+        f"{min(low[c]['p99_ms'] for c in qualifying):.2f} ms; not met at {', '.join(str(c) for c in sorted(low) if c not in qualifying)} |"
+        if qualifying else "| recommend p99 ≤ 5 ms while sustaining ≥ 2,000 requests/s | both at once | not met at any concurrency tried |")
     lines = [
         "# Serving under load (issue 7)", "",
         f"Measured {results['date']} with `python3 scripts/load_test.py` (release build, wrk 4.1 on loopback, "
@@ -171,6 +177,7 @@ def main():
         f"`affinity import` in {import_seconds:.0f} s; `affinity serve --model als --param factors=64` "
         f"started (training included) in {startup_seconds:.0f} s.", "",
         "| acceptance | target | measured |", "|---|---|---|",
+        verdict,
         f"| recommend p99 latency ({CONNECTIONS} connections) | ≤ 5 ms | {recommend.get('p99_ms', float('nan')):.2f} ms "
         f"(p50 {recommend.get('p50_ms', float('nan')):.2f} ms, p90 {recommend.get('p90_ms', float('nan')):.2f} ms) |",
         f"| recommend throughput | ≥ 2,000 requests/s | {recommend['requests_per_second']:,.0f} requests/s "

@@ -25,7 +25,8 @@ struct OffPolicyCommand: ParsableCommand {
       With --from-db it values a candidate model and pipeline on the decisions `affinity serve`
       logged (each shown slot with its propensity; reward = positive feedback on the item within
       --reward-window seconds). The candidate is trained on the feedback from before the first
-      logged decision. IPS and SNIPS only.
+      logged decision. IPS, SNIPS, DM, DR and SNDR (the reward model: each item's click rate per
+      slot in the log, shrunk toward the slot's rate).
       Example: affinity ope --from-db affinity-data/affinity.sqlite --candidate-model ease --pipeline p.json
       """)
 
@@ -78,7 +79,8 @@ struct OffPolicyCommand: ParsableCommand {
         pipeline: try pipeline.map { try Pipeline.load(contentsOf: $0) } ?? Pipeline(), rewardWindow: rewardWindow, seed: seed)
       let built = try evaluation.build(store: store)
       let results = OffPolicyEvaluation.evaluate(
-        log: built.log, policy: built.policy, model: nil, estimators: [.ips, .snips], bootstrapSamples: bootstrap, seed: seed)
+        log: built.log, policy: built.policy, model: built.model, estimators: [.ips, .snips, .dm, .dr, .sndr],
+        bootstrapSamples: bootstrap, seed: seed)
       let report = Report(
         rounds: built.log.rounds, actions: 0, positions: built.log.positionCount, truth: nil,
         estimators: Dictionary(uniqueKeysWithValues: results.map { ($0.key.rawValue, $0.value) }), bootstrap: nil)
@@ -89,7 +91,7 @@ struct OffPolicyCommand: ParsableCommand {
       func fmt(_ x: Double) -> String { String(format: "%.6g", x) }
       print("\(built.decisions) decisions, \(built.log.rounds) shown slots; candidate \(candidateModel) trained on \(built.trainingEvents) earlier interactions")
       print("served pipeline's reward per slot (on-policy): \(fmt(built.log.meanReward))")
-      let rows = [OffPolicyEstimator.ips, .snips].compactMap { estimator -> [String]? in
+      let rows = [OffPolicyEstimator.ips, .snips, .dm, .dr, .sndr].compactMap { estimator -> [String]? in
         guard let r = results[estimator] else { return nil }
         return [estimator.rawValue, fmt(r.value), "[\(fmt(r.ciLow)), \(fmt(r.ciHigh))]", String(format: "%.1f", r.effectiveSampleSize)]
       }

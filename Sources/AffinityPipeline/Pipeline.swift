@@ -313,15 +313,7 @@ extension Pipeline {
     do {
       pipeline = try JSONDecoder().decode(Pipeline.self, from: data)
     } catch let error as DecodingError {
-      let (path, detail): ([any CodingKey], String) =
-        switch error {
-        case .dataCorrupted(let c): (c.codingPath, c.debugDescription)
-        case .keyNotFound(let key, let c): (c.codingPath + [key], "missing")
-        case .typeMismatch(_, let c): (c.codingPath, c.debugDescription)
-        case .valueNotFound(_, let c): (c.codingPath, "null where a value is needed")
-        @unknown default: ([], "\(error)")
-        }
-      let field = String(path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop(while: { (c: Character) in c == "." }))
+      let (field, detail) = error.location
       throw PipelineFileError(file: file, reason: field.isEmpty ? detail : "\(field): \(detail)")
     } catch {
       throw PipelineFileError(file: file, reason: "\(error)")

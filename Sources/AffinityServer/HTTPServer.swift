@@ -96,15 +96,7 @@ public struct APIError: HTTPResponseError {
     case let error as BundleError:
       return APIError(.internalServerError, code: "model_file", message: error.description)
     case let error as DecodingError:
-      let (path, detail): ([any CodingKey], String) =
-        switch error {
-        case .dataCorrupted(let c): (c.codingPath, c.debugDescription)
-        case .keyNotFound(let key, let c): (c.codingPath + [key], "missing")
-        case .typeMismatch(_, let c): (c.codingPath, c.debugDescription)
-        case .valueNotFound(_, let c): (c.codingPath, "null where a value is needed")
-        @unknown default: ([], "\(error)")
-        }
-      let field = String(path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop(while: { (c: Character) in c == "." }))
+      let (field, detail) = error.location
       return APIError(.badRequest, code: "invalid_json", message: "the body is not valid: \(field.isEmpty ? "" : field + ": ")\(detail)", field: field.isEmpty ? nil : field)
     case let error as any HTTPResponseError:
       return error

@@ -105,6 +105,25 @@ public final class RecommenderService: Sendable {
     return catalog
   }
 
+  /// One interaction per (user, item) from feedback events: values add up (repeated clicks are
+  /// stronger evidence) and the latest time wins.
+  public static func interactions(from events: [FeedbackEvent]) -> [Interaction] {
+    var merged: [String: Int] = [:]
+    var interactions: [Interaction] = []
+    for event in events {
+      let key = event.user + "\u{1F}" + event.item
+      let time = Int64(event.timestamp.timeIntervalSince1970)
+      if let k = merged[key] {
+        interactions[k].value += Float(event.value)
+        interactions[k].timestamp = max(interactions[k].timestamp, time)
+      } else {
+        merged[key] = interactions.count
+        interactions.append(Interaction(user: UserID(event.user), item: ItemID(event.item), value: Float(event.value), timestamp: time))
+      }
+    }
+    return interactions
+  }
+
   /// The stored user and item features, encoded for the feature models (`gender=F`,
   /// `category=drama`); empty tables are left out. Other models ignore them.
   func sideInformation() throws -> SideInformation {
@@ -155,21 +174,7 @@ public final class RecommenderService: Sendable {
     defer { training.withLock { $0 = false } }
     let events = try store.events(kinds: configuration.trainingKinds, after: nil, limit: nil)
     guard !events.isEmpty else { throw ServiceError.noFeedback }
-    // One interaction per (user, item): values add up (repeated clicks are stronger evidence),
-    // the latest time wins.
-    var merged: [String: Int] = [:]
-    var interactions: [Interaction] = []
-    for event in events {
-      let key = event.user + "\u{1F}" + event.item
-      let time = Int64(event.timestamp.timeIntervalSince1970)
-      if let k = merged[key] {
-        interactions[k].value += Float(event.value)
-        interactions[k].timestamp = max(interactions[k].timestamp, time)
-      } else {
-        merged[key] = interactions.count
-        interactions.append(Interaction(user: UserID(event.user), item: ItemID(event.item), value: Float(event.value), timestamp: time))
-      }
-    }
+    let interactions = Self.interactions(from: events)
     let data = try InteractionData(interactions, source: "the service's feedback")
     let descriptor = try ModelCatalog.descriptor(named: configuration.model)
     let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: try sideInformation())

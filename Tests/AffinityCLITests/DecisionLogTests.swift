@@ -52,9 +52,15 @@ struct DecisionLogTests {
     #expect(built.decisions == 100 && built.log.rounds == 100)
     #expect(built.trainingEvents == 15, "only the feedback from before the first decision trains the candidate")
     #expect(abs(built.log.meanReward - 0.2) < 1e-12, "the logged uniform policy earns 0.2")
-    let results = OffPolicyEvaluation.evaluate(log: built.log, policy: built.policy, model: nil, estimators: [.ips, .snips], bootstrapSamples: 50)
+    let results = OffPolicyEvaluation.evaluate(
+      log: built.log, policy: built.policy, model: built.model, estimators: [.ips, .snips, .dm, .dr], bootstrapSamples: 50)
     #expect(abs((results[.ips]?.value ?? 0) - 1) < 1e-9, "20 clicked rounds × weight 5 / 100 rounds")
     #expect(abs((results[.snips]?.value ?? 0) - 1) < 1e-9)
+    // The reward model: a at slot 0 clicked 20 of 20 times, shrunk by 10 shows toward the slot's 0.2.
+    let dm = try #require(results[.dm]?.value)
+    #expect(abs(dm - (20 + 10 * 0.2) / 30) < 1e-9)
+    // DR corrects DM with the weighted residuals: exactly 1 here as well.
+    #expect(abs((results[.dr]?.value ?? 0) - 1) < 1e-9)
     // A candidate that buries a never shows it: its value is 0.
     let bury = DecisionLogEvaluation(
       model: "popular", parameters: [],
