@@ -1233,6 +1233,18 @@ async function get(path) {
   return body;
 }
 function fmt(x, digits = 3) { return typeof x === "number" ? x.toFixed(digits) : esc(x); }
+// Item titles (the `title` feature when there is one), fetched once per item.
+const titles = new Map();
+async function titled(ids) {
+  await Promise.all(ids.filter((id) => !titles.has(id)).map(async (id) => {
+    try { const item = await get(`/items/${encodeURIComponent(id)}`); titles.set(id, item.features.title || ""); }
+    catch (e) { titles.set(id, ""); }
+  }));
+}
+function label(id) {
+  const title = titles.get(id);
+  return `<a data-item="${esc(id)}">${esc(title || id)}</a>${title ? ` <span class="muted">#${esc(id)}</span>` : ""}`;
+}
 
 async function overview() {
   try {
@@ -1283,14 +1295,16 @@ async function showUser(id) {
     ]);
     const explanations = await Promise.all(recs.items.map((r) =>
       get(`/explain?user=${encodeURIComponent(id)}&item=${encodeURIComponent(r.item)}`).catch(() => null)));
+    await titled([...recs.items.map((r) => r.item), ...history.events.map((e) => e.item),
+      ...explanations.flatMap((x) => x ? x.contributions.slice(0, 3).map((c) => c.source) : [])]);
     const rows = recs.items.map((r, k) => {
       const why = explanations[k] && explanations[k].contributions.length
-        ? "because of " + explanations[k].contributions.slice(0, 3).map((c) => `${esc(c.source)} (${fmt(c.weight, 2)})`).join(", ")
+        ? "because of " + explanations[k].contributions.slice(0, 3).map((c) => `${esc(titles.get(c.source) || c.source)} (${fmt(c.weight, 2)})`).join(", ")
         : "";
-      return `<tr><td>${k + 1}</td><td><a data-item="${esc(r.item)}">${esc(r.item)}</a><div class="why">${why}</div></td>` +
+      return `<tr><td>${k + 1}</td><td>${label(r.item)}<div class="why">${why}</div></td>` +
         `<td class="num">${fmt(r.score)}</td><td class="num">${fmt(r.propensity, 2)}</td><td>${esc(r.source)}</td></tr>`;
     }).join("");
-    const seen = history.events.map((e) => `<a data-item="${esc(e.item)}">${esc(e.item)}</a> <span class="muted">(${esc(e.kind)})</span>`).join(", ");
+    const seen = history.events.map((e) => `${label(e.item)} <span class="muted">(${esc(e.kind)})</span>`).join(", ");
     out.innerHTML = `<p><b>Recent history:</b> ${seen || '<span class="muted">none</span>'}</p>` +
       `<table id="recommendations"><thead><tr><th>#</th><th>item</th><th>score</th><th>propensity</th><th>source</th></tr></thead><tbody>${rows}</tbody></table>` +
       `<p class="muted">model ${esc(recs.modelVersion)} · request ${esc(recs.requestID)}</p>`;
@@ -1306,8 +1320,9 @@ async function showItem(id) {
     let similar = { items: [] }, note = "";
     try { similar = await get(`/items/${encodeURIComponent(id)}/similar?n=10`); } catch (e) { note = e.message; }
     const features = Object.entries(item.features).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join(" · ");
-    const rows = similar.items.map((s, k) => `<tr><td>${k + 1}</td><td><a data-item="${esc(s.item)}">${esc(s.item)}</a></td><td class="num">${fmt(s.score)}</td></tr>`).join("");
-    out.innerHTML = `<p><b>${esc(item.id)}</b> ${item.hidden ? "(hidden)" : ""}<br><span class="muted">${features}</span><br>` +
+    await titled(similar.items.map((s) => s.item));
+    const rows = similar.items.map((s, k) => `<tr><td>${k + 1}</td><td>${label(s.item)}</td><td class="num">${fmt(s.score)}</td></tr>`).join("");
+    out.innerHTML = `<p><b>${esc(item.features.title || item.id)}</b> <span class="muted">#${esc(item.id)}</span> ${item.hidden ? "(hidden)" : ""}<br><span class="muted">${features}</span><br>` +
       `categories: ${item.categories.map(esc).join(", ") || "none"}</p>` +
       (note ? `<p class="muted">${esc(note)}</p>` :
         `<table id="similar"><thead><tr><th>#</th><th>similar item</th><th>similarity</th></tr></thead><tbody>${rows}</tbody></table>`);
