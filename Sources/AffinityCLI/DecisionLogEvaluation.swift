@@ -36,7 +36,7 @@ struct DecisionLogEvaluation {
     var trainingEvents: Int
   }
 
-  func build(store: SQLiteStore) throws -> Result {
+  func build(store: any RecommenderStore) throws -> Result {
     let decisions = try store.decisions(after: nil, limit: nil)
     guard let first = decisions.first else {
       throw RuntimeError(message: "the database has no logged decisions yet; serve recommendations first")

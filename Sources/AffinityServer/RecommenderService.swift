@@ -51,7 +51,8 @@ public final class RecommenderService: Sendable {
     public var events: Int
   }
 
-  public let store: SQLiteStore
+  /// Any store behind ``RecommenderStore``: SQLite here, another database later.
+  public let store: any RecommenderStore
   public let configuration: Configuration
   let current = Mutex<Served?>(nil)
   let training = Mutex<Bool>(false)
@@ -63,7 +64,7 @@ public final class RecommenderService: Sendable {
   /// Requests answered by `recommend`, for /metrics.
   public var recommendationCount: Int { recommendations.load(ordering: .relaxed) }
 
-  public init(store: SQLiteStore, configuration: Configuration = Configuration()) throws(ConfigurationError) {
+  public init(store: any RecommenderStore, configuration: Configuration = Configuration()) throws(ConfigurationError) {
     do { _ = try ModelCatalog.descriptor(named: configuration.model) } catch {
       throw ConfigurationError(model: "service", parameter: "model", value: configuration.model, requirement: "one of \(ModelCatalog.names.joined(separator: ", "))")
     }
@@ -334,13 +335,13 @@ public final class RecommenderService: Sendable {
 /// and the fsync never occupies one of the few threads that run request handlers. A crash
 /// loses at most the last batch of *decisions*; feedback is on disk before it is acknowledged.
 final class DecisionLog: Sendable {
-  let store: SQLiteStore
+  let store: any RecommenderStore
   let pending = Mutex<[ServedDecision]>([])
   let flushing = Mutex<Void>(())
   let wake = DispatchSemaphore(value: 0)
   let stopped = Atomic<Bool>(false)
 
-  init(store: SQLiteStore) {
+  init(store: any RecommenderStore) {
     self.store = store
     let thread = Thread { [weak self] in
       while let log = self, !log.stopped.load(ordering: .relaxed) {
@@ -377,12 +378,12 @@ final class DecisionLog: Sendable {
 /// in one transaction, then answers each. Handlers wait for the answer without holding a thread.
 final class FeedbackWriter: Sendable {
   typealias Waiting = (events: [FeedbackEvent], done: CheckedContinuation<IngestResult, any Error>)
-  let store: SQLiteStore
+  let store: any RecommenderStore
   let waiting = Mutex<[Waiting]>([])
   let wake = DispatchSemaphore(value: 0)
   let stopped = Atomic<Bool>(false)
 
-  init(store: SQLiteStore) {
+  init(store: any RecommenderStore) {
     self.store = store
     let thread = Thread { [weak self] in
       while let writer = self, !writer.stopped.load(ordering: .relaxed) {

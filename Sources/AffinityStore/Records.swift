@@ -188,10 +188,16 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
 /// (``SQLiteStore``) is the embedded default; another database can implement the same protocol
 /// without touching the server.
 public protocol RecommenderStore: Sendable {
+  /// Where the data lives, for messages (a file path, a connection string without secrets).
+  var path: String { get }
   func upsert(users: [StoredUser]) throws(StoreError)
   func upsert(items: [StoredItem]) throws(StoreError)
   func user(_ id: String) throws(StoreError) -> StoredUser?
   func item(_ id: String) throws(StoreError) -> StoredItem?
+  /// Every user with their features.
+  func allUsers() throws(StoreError) -> [StoredUser]
+  /// Every item, for the pipeline's filters.
+  func allItems() throws(StoreError) -> [StoredItem]
   /// Deletes the user and their feedback; false when there was no such user.
   func deleteUser(_ id: String) throws(StoreError) -> Bool
   /// Deletes the item and its feedback; false when there was no such item.
@@ -200,6 +206,10 @@ public protocol RecommenderStore: Sendable {
   /// the events name are created (without features) when missing. Once this returns, the events
   /// are on disk.
   func ingest(_ events: [FeedbackEvent]) throws(StoreError) -> IngestResult
+  /// Checks a batch before it is queued; the first bad event is named.
+  func validate(_ events: [FeedbackEvent]) throws(StoreError)
+  /// Several validated batches in one transaction (a group commit), each batch's counts.
+  func ingest(batches: [[FeedbackEvent]]) throws(StoreError) -> [IngestResult]
   /// Events in time order, optionally of some kinds only and after a moment.
   func events(kinds: Set<FeedbackKind>?, after: Date?, limit: Int?) throws(StoreError) -> [FeedbackEvent]
   /// The user's events, newest first.
@@ -212,4 +222,6 @@ public protocol RecommenderStore: Sendable {
   func activate(model version: String) throws(StoreError)
   func models() throws(StoreError) -> [ModelRecord]
   func counts() throws(StoreError) -> StoreCounts
+  /// Feedback events per day or month.
+  func timeline() throws(StoreError) -> FeedbackTimeline
 }
