@@ -96,6 +96,8 @@ struct ServeCommand: AsyncParsableCommand {
       Task.detached {
         while !Task.isCancelled {
           try? await Task.sleep(for: .seconds(interval))
+          // Only when feedback arrived since the model in service was trained.
+          guard let events = try? store.counts().events, events != service.served?.events else { continue }
           _ = try? await service.trainInBackground()
         }
       }

@@ -1174,10 +1174,12 @@ enum Assets {
 <style>
   :root { --ink: #1d2433; --muted: #5b6475; --line: #d9dee7; --accent: #2f6fdb; --bg: #f6f7fa; }
   * { box-sizing: border-box; }
+  [hidden] { display: none !important; }
   body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "DejaVu Sans", sans-serif; color: var(--ink); background: var(--bg); }
   header { background: #fff; border-bottom: 1px solid var(--line); padding: 14px 28px; display: flex; align-items: baseline; gap: 18px; }
   header h1 { font-size: 20px; margin: 0; }
   header span { color: var(--muted); }
+  header form { margin: 0 0 0 auto; }
   main { max-width: 1180px; margin: 0 auto; padding: 20px 28px; display: grid; gap: 20px; grid-template-columns: 1fr 1fr; }
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 18px; }
   section.wide { grid-column: 1 / -1; }
@@ -1201,7 +1203,9 @@ enum Assets {
 </style>
 </head>
 <body>
-<header><h1>Affinity</h1><span id="model">loading…</span></header>
+<header><h1>Affinity</h1><span id="model">loading…</span>
+  <form id="key-form" hidden><input id="key" type="password" placeholder="API key" aria-label="API key"><button>Use</button></form>
+</header>
 <main>
   <section class="wide" id="overview">
     <h2>Overview</h2>
@@ -1226,8 +1230,12 @@ enum Assets {
 "use strict";
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+// A server started with --reads-need-key answers 401 without the key: the page then asks for
+// it once and keeps it for this tab only (sessionStorage).
 async function get(path) {
-  const response = await fetch(path);
+  const key = sessionStorage.getItem("affinity-key");
+  const response = await fetch(path, key ? { headers: { "X-API-Key": key } } : {});
+  if (response.status === 401 || response.status === 403) $("key-form").hidden = false;
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error ? body.error.message : response.status + " " + response.statusText);
   return body;
@@ -1332,6 +1340,11 @@ async function showItem(id) {
 document.addEventListener("click", (event) => {
   const item = event.target.closest("a[data-item]");
   if (item) { event.preventDefault(); showItem(item.dataset.item); }
+});
+$("key-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("affinity-key", $("key").value);
+  location.reload();
 });
 $("user-form").addEventListener("submit", (e) => { e.preventDefault(); showUser($("user-id").value.trim()); });
 $("item-form").addEventListener("submit", (e) => { e.preventDefault(); showItem($("item-id").value.trim()); });

@@ -115,7 +115,9 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
   func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
     // POST /recommend only reads (it carries a history or features in its body).
     let isRead = request.method == .get || request.method == .head || (request.method == .post && request.uri.path == "/recommend")
-    let open = request.uri.path == "/health" || request.uri.path == "/ready" || request.uri.path == "/metrics"
+    // Probes, the page itself and the API document carry no data: always open (the page then
+    // asks for the key when the data needs it).
+    let open = ["/health", "/ready", "/metrics", "/", "/openapi.json"].contains(request.uri.path)
     if (!isRead || readsNeedKey) && !open {
       var given = Self.keyHeader.flatMap { request.headers[$0] }
       if given == nil, let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {

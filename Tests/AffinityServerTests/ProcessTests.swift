@@ -23,10 +23,10 @@ struct ProcessTests {
   }()
 
   /// Starts the server on a free port and returns the process and its base URL.
-  static func start(executable: URL, database: String) async throws -> (Process, URL) {
+  static func start(executable: URL, database: String, extra: [String] = []) async throws -> (Process, URL) {
     let process = Process()
     process.executableURL = executable
-    process.arguments = ["serve", "--db", database, "--port", "0", "--api-key", "crash-key", "--model", "popular"]
+    process.arguments = ["serve", "--db", database, "--port", "0", "--api-key", "crash-key", "--model", "popular"] + extra
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
@@ -160,6 +160,39 @@ struct ProcessTests {
     #expect(dom.contains("does not rank similar items"), "popular has no similar items, and the page says so")
     if let shot = ProcessInfo.processInfo.environment["AFFINITY_SCREENSHOT"] {
       _ = try Self.render(url, chromium: chromium, screenshot: shot)
+    }
+  }
+
+  @Test func retrainEveryTrainsOnTheNewFeedbackOnItsOwnAndReadsCanNeedTheKey() async throws {
+    guard let executable = Self.executable else {
+      if TestEnvironment.isCI { Issue.record("the affinity executable was not built next to the tests") }
+      return
+    }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-retrain-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let (server, base) = try await Self.start(
+      executable: executable, database: folder + "/affinity.sqlite", extra: ["--retrain-every", "1", "--reads-need-key"])
+    defer { server.terminate() }
+    #expect(try await Self.post(base.appendingPathComponent("feedback"), #"{"events": [{"eventId": "1", "user": "a", "item": "x"}]}"#) == 200)
+    // No POST /train: the schedule trains within a second or two.
+    var models = 0
+    let deadline = Date().addingTimeInterval(30)
+    while models < 1, Date() < deadline {
+      try await Task.sleep(for: .milliseconds(250))
+      var request = URLRequest(url: base.appendingPathComponent("models"))
+      request.setValue("crash-key", forHTTPHeaderField: "X-API-Key")
+      let (data, _) = try await URLSession.shared.data(for: request)
+      models = ((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["models"] as? [Any])?.count ?? 0
+    }
+    #expect(models >= 1, "a model was trained on schedule")
+    let (_, open) = try await URLSession.shared.data(from: base.appendingPathComponent("models"))
+    #expect((open as? HTTPURLResponse)?.statusCode == 401, "with --reads-need-key a read without the key is refused")
+    let (_, page) = try await URLSession.shared.data(from: base)
+    #expect((page as? HTTPURLResponse)?.statusCode == 200, "the web page itself loads, and asks for the key")
+    if let chromium = Self.chromium {
+      let dom = try Self.render(base, chromium: chromium)
+      #expect(dom.contains(#"<form id="key-form">"#), "the key form is shown (no longer hidden)")
     }
   }
 }
