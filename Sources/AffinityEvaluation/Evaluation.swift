@@ -137,12 +137,8 @@ public enum Evaluator {
       for p in model.seen.range(ofRow: u) { itemUserCounts[Int(model.seen.columns[p])] += 1 }
     }
     var report = EvaluationReport(model: type(of: model).kind)
-    report.metrics["precision@\(k)"] = mean.precision
-    report.metrics["recall@\(k)"] = mean.recall
-    report.metrics["ndcg@\(k)"] = mean.ndcg
-    report.metrics["map@\(k)"] = mean.averagePrecision
+    report.record(mean, at: k)
     report.metrics["mrr"] = mean.reciprocalRank
-    report.metrics["hit@\(k)"] = mean.hit
     report.metrics["auc"] = mean.auc
     // With a candidate set, coverage is the share of the candidates that were recommended.
     let catalogueSize = candidateMask.map { mask in mask.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? itemCount
@@ -191,12 +187,8 @@ public enum Evaluator {
     for r in results { sum.add(r.0) }
     let mean = sum.divided(by: Double(max(results.count, 1)))
     var report = EvaluationReport(model: type(of: model).kind + "+pipeline")
-    report.metrics["precision@\(k)"] = mean.precision
-    report.metrics["recall@\(k)"] = mean.recall
-    report.metrics["ndcg@\(k)"] = mean.ndcg
-    report.metrics["map@\(k)"] = mean.averagePrecision
+    report.record(mean, at: k)
     report.metrics["mrr@\(k)"] = mean.reciprocalRank
-    report.metrics["hit@\(k)"] = mean.hit
     let shown = Set(results.flatMap(\.1))
     report.metrics["coverage@\(k)"] = Double(shown.count) / Double(max(model.items.count, 1))
     report.testCount = results.count
@@ -227,5 +219,16 @@ public enum Evaluator {
     }
     guard positiveCount > 0, negativeCount > 0 else { return (firstRank, 0.5) }
     return (firstRank, Double(correctPairs) / (Double(positiveCount) * Double(negativeCount)))
+  }
+}
+
+extension EvaluationReport {
+  /// The top-`k` metrics both ranking protocols report, under their `@k` names.
+  mutating func record(_ mean: RankingMetrics, at k: Int) {
+    metrics["precision@\(k)"] = mean.precision
+    metrics["recall@\(k)"] = mean.recall
+    metrics["ndcg@\(k)"] = mean.ndcg
+    metrics["map@\(k)"] = mean.averagePrecision
+    metrics["hit@\(k)"] = mean.hit
   }
 }

@@ -182,13 +182,16 @@ public struct ServedPipeline: Sendable {
       return PipelineSlate(items: pool.prefix(count).map { .init(item: $0.item, score: $0.score, source: $0.source, propensity: 1) })
     }
     var generator = SeededGenerator(seed: seed, stream: 0x5E1EC7)
-    let evidence = pool.map { popularityOf($0.item) }
-    let draw: (inout SeededGenerator) -> [Int] =
-      switch exploration.method {
-      case .epsilonGreedy: { g in Self.epsilonGreedySlate(poolSize: pool.count, count: count, epsilon: exploration.epsilon, &g) }
-      case .thompson: { g in Self.thompsonSlate(evidence: evidence, count: count, scale: exploration.scale, &g) }
-      case .none: { _ in Array(0..<count) }
-      }
+    let draw: (inout SeededGenerator) -> [Int]
+    switch exploration.method {
+    case .epsilonGreedy:
+      draw = { g in Self.epsilonGreedySlate(poolSize: pool.count, count: count, epsilon: exploration.epsilon, &g) }
+    case .thompson:
+      let evidence = pool.map { popularityOf($0.item) }
+      draw = { g in Self.thompsonSlate(evidence: evidence, count: count, scale: exploration.scale, &g) }
+    case .none:
+      draw = { _ in Array(0..<count) }
+    }
     let shown = draw(&generator)
     // Marginal probability of each shown item in its slot: exact for ε-greedy's first slot,
     // otherwise the share of seeded Monte-Carlo slates (the shown one among them) that agree.

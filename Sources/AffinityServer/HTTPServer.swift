@@ -325,7 +325,7 @@ public enum AffinityHTTP {
   /// The `{id}` of the path, percent-decoded.
   static func id(_ context: some RequestContext) throws -> String {
     let raw = try context.parameters.require("id")
-    guard let id = raw.removingPercentEncoding, !id.isEmpty, id.unicodeScalars.count <= 256, !id.contains(where: \.isNewline) else {
+    guard let id = raw.removingPercentEncoding, RecordID.isValid(id) else {
       throw APIError(
         .badRequest, code: "invalid_parameter", message: "the id '\(raw.prefix(40))' is invalid; use 1 to 256 characters without line breaks",
         field: "id")
@@ -333,10 +333,14 @@ public enum AffinityHTTP {
     return id
   }
 
-  static func integer(_ request: Request, _ name: String, default fallback: Int) throws -> Int {
+  static func integer(_ request: Request, _ name: String, default fallback: Int, in range: ClosedRange<Int>? = nil) throws -> Int {
     guard let text = request.uri.queryParameters[name[...]] else { return fallback }
     guard let value = Int(String(text)) else {
       throw APIError(.badRequest, code: "invalid_parameter", message: "\(name) must be an integer; got '\(text)'", field: name)
+    }
+    if let range, !range.contains(value) {
+      throw APIError(
+        .badRequest, code: "invalid_parameter", message: "\(name) must be \(range.lowerBound)…\(range.upperBound); got \(value)", field: name)
     }
     return value
   }
@@ -382,10 +386,7 @@ public enum AffinityHTTP {
       Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Assets.webPage)))
     }
     router.get("users/:id/history") { request, context -> History in
-      let limit = try integer(request, "limit", default: 100)
-      guard (1...10_000).contains(limit) else {
-        throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…10000; got \(limit)", field: "limit")
-      }
+      let limit = try integer(request, "limit", default: 100, in: 1...10_000)
       let user = try id(context)
       guard try store.user(user) != nil else { throw ServiceError.unknown(kind: "user", id: user) }
       return History(events: try store.history(of: user, limit: limit).map(History.Event.init))
@@ -469,10 +470,7 @@ public enum AffinityHTTP {
 
     router.get("decisions") { request, _ -> Decisions in
       let after = request.uri.queryParameters["after"].flatMap { Double(String($0)) }.map { Date(timeIntervalSince1970: $0) }
-      let limit = try integer(request, "limit", default: 1_000)
-      guard (1...100_000).contains(limit) else {
-        throw APIError(.badRequest, code: "invalid_parameter", message: "limit must be 1…100000; got \(limit)", field: "limit")
-      }
+      let limit = try integer(request, "limit", default: 1_000, in: 1...100_000)
       if let text = request.uri.queryParameters["after"], !(Double(String(text)).map { abs($0) <= 99_999_999_999 } ?? false) {
         throw APIError(.badRequest, code: "invalid_parameter", message: "after must be Unix seconds; got '\(text)'", field: "after")
       }

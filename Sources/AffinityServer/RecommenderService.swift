@@ -97,9 +97,11 @@ public final class RecommenderService: Sendable {
   }
 
   /// The item catalogue as the pipeline sees it.
-  func catalog() throws(StoreError) -> [ItemID: CatalogItem] {
+  func catalog(_ items: [StoredItem]? = nil) throws(StoreError) -> [ItemID: CatalogItem] {
     var catalog: [ItemID: CatalogItem] = [:]
-    for item in try store.allItems() {
+    let stored: [StoredItem]
+    if let items { stored = items } else { stored = try store.allItems() }
+    for item in stored {
       catalog[ItemID(item.id)] = CatalogItem(
         categories: item.categories, features: item.features, hidden: item.hidden, expiresAt: item.expiresAt, addedAt: item.createdAt)
     }
@@ -127,7 +129,7 @@ public final class RecommenderService: Sendable {
 
   /// The stored user and item features, encoded for the feature models (`gender=F`,
   /// `category=drama`); empty tables are left out. Other models ignore them.
-  func sideInformation() throws -> SideInformation {
+  func sideInformation(items stored: [StoredItem]) throws -> SideInformation {
     func encode<ID: ExternalID>(_ rows: [(ID, [String: String], [String])]) throws -> EncodedFeatures<ID>? {
       let keys = Set(rows.flatMap { $0.1.keys }).sorted()
       let hasCategories = rows.contains { !$0.2.isEmpty }
@@ -142,7 +144,7 @@ public final class RecommenderService: Sendable {
       return try FeatureEncoder().encode(table)
     }
     let users = try encode(try store.allUsers().map { (UserID($0.id), $0.features, [String]()) })
-    let items = try encode(try store.allItems().map { (ItemID($0.id), $0.features, $0.categories) })
+    let items = try encode(stored.map { (ItemID($0.id), $0.features, $0.categories) })
     return SideInformation(users: users, items: items)
   }
 
@@ -177,12 +179,15 @@ public final class RecommenderService: Sendable {
     guard !events.isEmpty else { throw ServiceError.noFeedback }
     let interactions = Self.interactions(from: events)
     let data = try InteractionData(interactions, source: "the service's feedback")
+    // The catalogue version before the items are read: an item written during the fit makes
+    // the next request re-bind, never the other way round. One read serves features and filters.
+    let catalogVersion = catalogVersion.load(ordering: .sequentiallyConsistent)
+    let items = try store.allItems()
     let descriptor = try ModelCatalog.descriptor(named: configuration.model)
-    let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: try sideInformation())
+    let model = try descriptor.fit(data, parameters: configuration.parameters, options: FitOptions(seed: configuration.seed), features: try sideInformation(items: items))
     let now = Date()
     let version = "\(descriptor.name)-\(Int(now.timeIntervalSince1970 * 1000))-\(trainings.add(1, ordering: .relaxed).newValue)"
-    let catalogVersion = catalogVersion.load(ordering: .sequentiallyConsistent)
-    let pipeline = try ServedPipeline(pipeline: configuration.pipeline, model: model, catalog: try catalog())
+    let pipeline = try ServedPipeline(pipeline: configuration.pipeline, model: model, catalog: try catalog(items))
     let served = Served(
       version: version, kind: descriptor.name, model: model, pipeline: pipeline, catalogVersion: catalogVersion, trainedAt: now,
       events: events.count)
@@ -236,9 +241,7 @@ public final class RecommenderService: Sendable {
     categories: [String] = []
   ) throws -> RecommendationResponse {
     let served = try currentServed()
-    guard (1...1_000).contains(count) else {
-      throw ServiceError.invalidParameter(field: "n", value: "\(count)", fix: "ask for 1 to 1000 items")
-    }
+    try Self.check(count: count)
     recommendations.add(1, ordering: .relaxed)
     var request = PipelineRequest(
       history: history.map { ItemID($0) }, count: count, excluding: Set(exclude.map { ItemID($0) }), categories: categories,
@@ -281,11 +284,16 @@ public final class RecommenderService: Sendable {
     return response
   }
 
-  public func similar(to item: String, count: Int) throws -> [RecommendationResponse.Item] {
-    let served = try currentServed()
+  /// How many items a request may ask for.
+  static func check(count: Int) throws(ServiceError) {
     guard (1...1_000).contains(count) else {
       throw ServiceError.invalidParameter(field: "n", value: "\(count)", fix: "ask for 1 to 1000 items")
     }
+  }
+
+  public func similar(to item: String, count: Int) throws -> [RecommendationResponse.Item] {
+    let served = try currentServed()
+    try Self.check(count: count)
     guard let provider = served.model as? any SimilarItemsProviding else {
       throw ServiceError.unsupported("the served model (\(served.kind)) does not rank similar items; serve als, item-knn or ease")
     }
@@ -334,26 +342,16 @@ public final class RecommenderService: Sendable {
 /// per batch, every 50 ms or as soon as 512 are waiting. A request never waits for the disk,
 /// and the fsync never occupies one of the few threads that run request handlers. A crash
 /// loses at most the last batch of *decisions*; feedback is on disk before it is acknowledged.
-final class DecisionLog: Sendable {
+final class DecisionLog: WakeableWorker {
   let store: any RecommenderStore
   let pending = Mutex<[ServedDecision]>([])
   let flushing = Mutex<Void>(())
   let wake = DispatchSemaphore(value: 0)
-  let stopped = Atomic<Bool>(false)
 
   init(store: any RecommenderStore) {
     self.store = store
-    let thread = Thread { [weak self] in
-      while let log = self, !log.stopped.load(ordering: .relaxed) {
-        _ = log.wake.wait(timeout: .now() + .milliseconds(50))
-        try? log.flush()
-      }
-    }
-    thread.name = "affinity-decision-log"
-    thread.start()
+    startWorker(named: "affinity-decision-log", for: self, every: .milliseconds(50)) { try? $0.flush() }
   }
-
-  deinit { stopped.store(true, ordering: .relaxed) }
 
   func append(_ decision: ServedDecision) {
     let count = pending.withLock { list -> Int in
@@ -374,30 +372,38 @@ final class DecisionLog: Sendable {
   }
 }
 
+/// An owner whose work a thread of its own does when woken.
+protocol WakeableWorker: AnyObject, Sendable {
+  var wake: DispatchSemaphore { get }
+}
+
+/// Runs `step` on a thread of its own each time the owner's `wake` is signalled or `interval`
+/// passes, for as long as the owner lives: the thread holds it weakly between steps.
+func startWorker<Owner: WakeableWorker>(
+  named name: String, for owner: Owner, every interval: DispatchTimeInterval, _ step: @escaping @Sendable (Owner) -> Void
+) {
+  let thread = Thread { [weak owner] in
+    while let owner {
+      _ = owner.wake.wait(timeout: .now() + interval)
+      step(owner)
+    }
+  }
+  thread.name = name
+  thread.start()
+}
+
 /// The one writer of feedback: a thread of its own takes every batch waiting and commits them
 /// in one transaction, then answers each. Handlers wait for the answer without holding a thread.
-final class FeedbackWriter: Sendable {
+final class FeedbackWriter: WakeableWorker {
   typealias Waiting = (events: [FeedbackEvent], done: CheckedContinuation<IngestResult, any Error>)
   let store: any RecommenderStore
   let waiting = Mutex<[Waiting]>([])
   let wake = DispatchSemaphore(value: 0)
-  let stopped = Atomic<Bool>(false)
 
   init(store: any RecommenderStore) {
     self.store = store
-    let thread = Thread { [weak self] in
-      while let writer = self, !writer.stopped.load(ordering: .relaxed) {
-        _ = writer.wake.wait(timeout: .now() + .milliseconds(200))
-        writer.commit()
-      }
-    }
-    thread.name = "affinity-feedback-writer"
-    thread.start()
-  }
-
-  deinit {
-    stopped.store(true, ordering: .relaxed)
-    // Nothing can be waiting: a waiting handler holds the service, which holds this writer.
+    // Nothing can be waiting when this goes: a waiting handler holds the service, which holds it.
+    startWorker(named: "affinity-feedback-writer", for: self, every: .milliseconds(200)) { $0.commit() }
   }
 
   func write(_ events: [FeedbackEvent]) async throws -> IngestResult {

@@ -1,6 +1,14 @@
 public import Foundation
 
 /// A user as the service stores it: raw feature values by column (`gender: F`, `age: 24`).
+/// The rule every stored id follows (the limits of the OpenAPI document): 1 to 256 characters
+/// (code points), no line breaks.
+public enum RecordID {
+  public static func isValid(_ id: String) -> Bool {
+    !id.isEmpty && id.unicodeScalars.count <= 256 && !id.contains(where: \.isNewline)
+  }
+}
+
 public struct StoredUser: Sendable, Codable, Equatable {
   public var id: String
   public var features: [String: String]

@@ -122,8 +122,7 @@ public final class SQLiteStore: RecommenderStore {
   }
 
   static func check(_ id: String, record: String, field: String) throws(StoreError) {
-    // The limits of the OpenAPI document: 1…256 characters (code points), no line breaks.
-    if id.isEmpty || id.unicodeScalars.count > 256 || id.contains(where: \.isNewline) {
+    if !RecordID.isValid(id) {
       throw .invalidField(record: record, field: field, value: String(id.prefix(40)), fix: "use a non-empty id of at most 256 characters without line breaks")
     }
   }
