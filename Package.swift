@@ -31,6 +31,8 @@ let package = Package(
     .library(name: "AffinityOffPolicy", targets: ["AffinityOffPolicy"]),
     .library(name: "AffinityBandits", targets: ["AffinityBandits"]),
     .library(name: "AffinityCatalog", targets: ["AffinityCatalog"]),
+    .library(name: "AffinityNeural", targets: ["AffinityNeural"]),
+    .library(name: "AffinityReinforcement", targets: ["AffinityReinforcement"]),
     .library(name: "AffinityEvaluation", targets: ["AffinityEvaluation"]),
     .library(name: "AffinityStore", targets: ["AffinityStore"]),
     .library(name: "AffinityPipeline", targets: ["AffinityPipeline"]),
@@ -68,6 +70,13 @@ let package = Package(
     .target(
       name: "AffinityBandits", dependencies: ["AffinityCore", "AffinityLinalg"],
       swiftSettings: swiftSettings),
+    // Neural engine: CPU tensors, layers with hand-written backward passes, optimisers.
+    .target(name: "AffinityNeural", dependencies: ["AffinityCore", "AffinityLinalg"], swiftSettings: swiftSettings),
+    // Deep RL recommenders (DRR, REINFORCE, DQN) and their simulators and protocols.
+    .target(
+      name: "AffinityReinforcement",
+      dependencies: ["AffinityCore", "AffinityLinalg", "AffinityNeural", "AffinityFactorization", "AffinityBandits"],
+      swiftSettings: swiftSettings),
     .target(
       name: "AffinityCatalog",
       dependencies: [
@@ -99,7 +108,7 @@ let package = Package(
       name: "AffinityCLI",
       dependencies: [
         "AffinityCatalog", "AffinityEvaluation", "AffinityLinalg", "AffinityCTR", "AffinityOffPolicy", "AffinityBandits",
-        "AffinityStore", "AffinityServer", "AffinityPipeline",
+        "AffinityStore", "AffinityServer", "AffinityPipeline", "AffinityNeural", "AffinityReinforcement",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -141,6 +150,16 @@ let package = Package(
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityOffPolicyTests", dependencies: ["AffinityOffPolicy", "AffinityCore", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityNeuralTests", dependencies: ["AffinityNeural", "AffinityCore", "AffinityTestSupport"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "AffinityReinforcementTests",
+      dependencies: [
+        "AffinityReinforcement", "AffinityNeural", "AffinityCore", "AffinityFactorization", "AffinityBandits",
+        "AffinityTestSupport",
+      ],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "AffinityStoreTests",

@@ -1,0 +1,1 @@
+// The neural engine's tensor type lives here (in progress).

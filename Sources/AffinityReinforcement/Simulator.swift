@@ -1,0 +1,1 @@
+// The DRR reward simulator lives here (in progress).

@@ -1,0 +1,1 @@
+// Neural engine tests (in progress).
