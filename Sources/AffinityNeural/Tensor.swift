@@ -1,1 +1,0 @@
-// The neural engine's tensor type lives here (in progress).
