@@ -192,6 +192,79 @@ public enum Gemm {
   }
 }
 
+extension Gemm {
+  /// `c = a · bᵀ` for row-major `a` (`m × k`) and `b` (`n × k`): every entry is a dot product of
+  /// two contiguous rows, so no transposed copy of `b` is made (a layer's `dx = dy Wᵀ`).
+  public static func multiplyTransposed(_ a: Matrix, _ b: Matrix, into c: inout Matrix) {
+    assert(a.columns == b.columns && c.rows == a.rows && c.columns == b.rows, "GEMM shapes do not agree")
+    let m = a.rows, n = b.rows, k = a.columns
+    typealias V = SIMD8<Float>
+    a.storage.withUnsafeBufferPointer { ap in
+      b.storage.withUnsafeBufferPointer { bp in
+        c.storage.withUnsafeMutableBufferPointer { cp in
+          guard let ab = ap.baseAddress, let bb = bp.baseAddress, let cb = cp.baseAddress else { return }
+          let aRaw = UnsafeRawPointer(ab), bRaw = UnsafeRawPointer(bb)
+          let body = k / 8 * 8
+          @inline(__always) func load(_ raw: UnsafeRawPointer, _ row: Int, _ p: Int) -> V {
+            raw.loadUnaligned(fromByteOffset: (row * k + p) * 4, as: V.self)
+          }
+          @inline(__always) func tail(_ i: Int, _ j: Int) -> Float {
+            var sum: Float = 0
+            for p in body..<k { sum += ab[i * k + p] * bb[j * k + p] }
+            return sum
+          }
+          var i = 0
+          while i + 2 <= m {
+            var j = 0
+            while j + 4 <= n {
+              var s00 = V(), s01 = V(), s02 = V(), s03 = V(), s10 = V(), s11 = V(), s12 = V(), s13 = V()
+              var p = 0
+              while p < body {
+                let x0 = load(aRaw, i, p), x1 = load(aRaw, i + 1, p)
+                let y0 = load(bRaw, j, p), y1 = load(bRaw, j + 1, p), y2 = load(bRaw, j + 2, p), y3 = load(bRaw, j + 3, p)
+                s00.addProduct(x0, y0); s01.addProduct(x0, y1); s02.addProduct(x0, y2); s03.addProduct(x0, y3)
+                s10.addProduct(x1, y0); s11.addProduct(x1, y1); s12.addProduct(x1, y2); s13.addProduct(x1, y3)
+                p += 8
+              }
+              let row0 = cb + i * n + j, row1 = row0 + n
+              row0[0] = s00.sum() + tail(i, j); row0[1] = s01.sum() + tail(i, j + 1)
+              row0[2] = s02.sum() + tail(i, j + 2); row0[3] = s03.sum() + tail(i, j + 3)
+              row1[0] = s10.sum() + tail(i + 1, j); row1[1] = s11.sum() + tail(i + 1, j + 1)
+              row1[2] = s12.sum() + tail(i + 1, j + 2); row1[3] = s13.sum() + tail(i + 1, j + 3)
+              j += 4
+            }
+            while j < n {
+              var s0 = V(), s1 = V()
+              var p = 0
+              while p < body {
+                let y = load(bRaw, j, p)
+                s0.addProduct(load(aRaw, i, p), y); s1.addProduct(load(aRaw, i + 1, p), y)
+                p += 8
+              }
+              cb[i * n + j] = s0.sum() + tail(i, j)
+              cb[(i + 1) * n + j] = s1.sum() + tail(i + 1, j)
+              j += 1
+            }
+            i += 2
+          }
+          while i < m {
+            for j in 0..<n {
+              var s = V()
+              var p = 0
+              while p < body {
+                s.addProduct(load(aRaw, i, p), load(bRaw, j, p))
+                p += 8
+              }
+              cb[i * n + j] = s.sum() + tail(i, j)
+            }
+            i += 1
+          }
+        }
+      }
+    }
+  }
+}
+
 extension SIMD8<Float> {
   @inline(__always)
   mutating func addProduct(_ x: Self, _ y: Self) { self = self.addingProduct(x, y) }

@@ -271,10 +271,13 @@ public struct Network: Sendable, Equatable {
   /// Back-propagates `outputGradient` (∂loss/∂output, same shape as the output) through the
   /// layers of `trace`. Returns ∂loss/∂input when `inputGradient` is set, and the parameter
   /// gradients (summed over the batch: scale the loss, not the gradients, for a mean).
-  public func backward(_ outputGradient: Matrix, trace: Trace, inputGradient: Bool = false) -> (
-    input: Matrix?, gradients: Gradients
-  ) {
-    var gradients = parameters.map { [Float](repeating: 0, count: $0.count) }
+  ///
+  /// With `parameterGradients` off only ∂loss/∂input is computed (the gradients come back empty):
+  /// DDPG's actor step needs ∂Q/∂action from the critic, not the critic's weight gradients.
+  public func backward(
+    _ outputGradient: Matrix, trace: Trace, inputGradient: Bool = false, parameterGradients: Bool = true
+  ) -> (input: Matrix?, gradients: Gradients) {
+    var gradients = [[Float]](repeating: [], count: parameters.count)
     var dy = outputGradient
     let firstNeeded = inputGradient ? 0 : (layers.firstIndex { $0.parameterSlots > 0 } ?? layers.count)
     for index in layers.indices.reversed() {
@@ -283,20 +286,22 @@ public struct Network: Sendable, Equatable {
       let y = trace.values[index + 1]
       switch layers[index] {
       case .dense(let inputs, let outputs):
-        // dW = xᵀ dy; db = Σ_rows dy.
-        var dW = Matrix(rows: inputs, columns: outputs)
-        Gemm.multiply(x, dy, into: &dW, transposeA: true, accumulate: false)
-        gradients[slot] = dW.storage
-        var db = [Float](repeating: 0, count: outputs)
-        dy.storage.withUnsafeBufferPointer { d in
-          for r in 0..<dy.rows { for c in 0..<outputs { db[c] += d[r * outputs + c] } }
+        if parameterGradients {
+          // dW = xᵀ dy; db = Σ_rows dy.
+          var dW = Matrix(rows: inputs, columns: outputs)
+          Gemm.multiply(x, dy, into: &dW, transposeA: true, accumulate: false)
+          gradients[slot] = dW.storage
+          var db = [Float](repeating: 0, count: outputs)
+          dy.storage.withUnsafeBufferPointer { d in
+            for r in 0..<dy.rows { for c in 0..<outputs { db[c] += d[r * outputs + c] } }
+          }
+          gradients[slot + 1] = db
         }
-        gradients[slot + 1] = db
         if index > firstNeeded || inputGradient {
-          // dx = dy Wᵀ.
+          // dx = dy Wᵀ: W is inputs × outputs, so each entry is a dot of a dy row and a W row.
           let weight = Matrix(rows: inputs, columns: outputs, storage: parameters[slot])
           var dx = Matrix(rows: dy.rows, columns: inputs)
-          Gemm.multiply(dy, weight.transposed, into: &dx, transposeA: false, accumulate: false)
+          Gemm.multiplyTransposed(dy, weight, into: &dx)
           dy = dx
         } else {
           return (nil, Gradients(tensors: gradients))
@@ -335,8 +340,10 @@ public struct Network: Sendable, Equatable {
             dx.storage[r * width + c] = inverse[r] / n * (n * dh - sum - h * dot)
           }
         }
-        gradients[slot] = dGain
-        gradients[slot + 1] = dBeta
+        if parameterGradients {
+          gradients[slot] = dGain
+          gradients[slot + 1] = dBeta
+        }
         dy = dx
       case .dropout:
         if let (mask, _) = trace.extras[index] {

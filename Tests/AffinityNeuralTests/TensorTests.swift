@@ -42,6 +42,19 @@ struct NeuralEngineTests {
       }
       #expect(worst < 1e-3, "m \(m) n \(n) k \(k) transposeA \(transposeA): worst error \(worst)")
     }
+    // a · bᵀ with both row-major.
+    let a = randomMatrix(m, k, seed: 4), b = randomMatrix(n, k, seed: 5)
+    var c = Matrix(rows: m, columns: n)
+    Gemm.multiplyTransposed(a, b, into: &c)
+    var worst: Float = 0
+    for i in 0..<m {
+      for j in 0..<n {
+        var expected: Float = 0
+        for p in 0..<k { expected += a[i, p] * b[j, p] }
+        worst = max(worst, abs(expected - c[i, j]))
+      }
+    }
+    #expect(worst < 1e-3, "a·bᵀ, m \(m) n \(n) k \(k): worst error \(worst)")
   }
 
   /// Central finite differences of `loss` against the analytic gradients of every parameter and

@@ -1,0 +1,180 @@
+public import AffinityCore
+public import AffinityNeural
+
+/// Deep deterministic policy gradient (Lillicrap et al. 2016): an actor `μ(s)` and a critic
+/// `Q(s, a)`, each with a slowly tracking target copy.
+///
+/// The critic regresses on `y = r + γ (1 − done) Q'(s', μ'(s'))` (weighted by prioritised-replay
+/// importance weights); the actor climbs `Q(s, μ(s))`; the targets follow by Polyak averaging.
+public struct DDPG: Sendable {
+  public struct Configuration: Sendable, Hashable, Codable {
+    public var stateWidth: Int
+    public var actionWidth: Int
+    public var hidden: [Int]
+    public var actorLearningRate: Float
+    public var criticLearningRate: Float
+    /// Soft target update rate τ.
+    public var tau: Float
+    /// Discount γ.
+    public var gamma: Float
+    /// Layer norm after each hidden layer (often what keeps DDPG from diverging).
+    public var layerNorm: Bool
+    /// L2 weight decay on the critic.
+    public var criticWeightDecay: Float
+    /// Global gradient-norm clip for both networks (nil: none).
+    public var clipNorm: Float?
+
+    public init(
+      stateWidth: Int, actionWidth: Int, hidden: [Int] = [256, 256], actorLearningRate: Float = 0.0005,
+      criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9, layerNorm: Bool = false,
+      criticWeightDecay: Float = 0, clipNorm: Float? = nil
+    ) {
+      self.stateWidth = stateWidth
+      self.actionWidth = actionWidth
+      self.hidden = hidden
+      self.actorLearningRate = actorLearningRate
+      self.criticLearningRate = criticLearningRate
+      self.tau = tau
+      self.gamma = gamma
+      self.layerNorm = layerNorm
+      self.criticWeightDecay = criticWeightDecay
+      self.clipNorm = clipNorm
+    }
+
+    public func validate() throws(ConfigurationError) {
+      let check = ConfigurationCheck("DDPG")
+      try check.positive("stateWidth", stateWidth)
+      try check.positive("actionWidth", actionWidth)
+      for h in hidden { try check.positive("hidden", h) }
+      try check.positive("actorLearningRate", actorLearningRate)
+      try check.positive("criticLearningRate", criticLearningRate)
+      try check.nonNegative("criticWeightDecay", criticWeightDecay)
+      if !(tau > 0 && tau <= 1) {
+        throw ConfigurationError(model: "DDPG", parameter: "tau", value: tau, requirement: "in (0, 1]")
+      }
+      if !(gamma >= 0 && gamma < 1) {
+        throw ConfigurationError(model: "DDPG", parameter: "gamma", value: gamma, requirement: "in [0, 1)")
+      }
+      if let clipNorm { try check.positive("clipNorm", clipNorm) }
+    }
+  }
+
+  /// A minibatch of transitions; `weights` are importance weights (all 1 without prioritisation).
+  public struct Batch: Sendable {
+    public var states: Matrix
+    public var actions: Matrix
+    public var rewards: [Float]
+    public var nextStates: Matrix
+    public var done: [Bool]
+    public var weights: [Float]
+
+    public init(states: Matrix, actions: Matrix, rewards: [Float], nextStates: Matrix, done: [Bool], weights: [Float]) {
+      self.states = states
+      self.actions = actions
+      self.rewards = rewards
+      self.nextStates = nextStates
+      self.done = done
+      self.weights = weights
+    }
+  }
+
+  /// What one update measured.
+  public struct Step: Sendable {
+    public var criticLoss: Float
+    /// Mean `Q(s, μ(s))` before the actor step.
+    public var meanQ: Float
+    /// `|Q(s, a) − y|` per transition: the new replay priorities.
+    public var tdErrors: [Float]
+    /// ∂(−Q)/∂s per transition row (for a trainable state representation), when asked for.
+    public var stateGradient: Matrix?
+  }
+
+  public let configuration: Configuration
+  public private(set) var actor: Network
+  public private(set) var critic: Network
+  public private(set) var targetActor: Network
+  public private(set) var targetCritic: Network
+  var actorOptimizer: Optimizer
+  var criticOptimizer: Optimizer
+  var generator: SeededGenerator
+
+  public init(_ configuration: Configuration, seed: UInt64) throws {
+    try configuration.validate()
+    self.configuration = configuration
+    let c = configuration
+    actor = try Network.perceptron(
+      input: c.stateWidth, hidden: c.hidden, output: c.actionWidth, outputActivation: .tanh, layerNorm: c.layerNorm,
+      seed: seed &+ 1, finalScale: 3e-3)
+    critic = try Network.perceptron(
+      input: c.stateWidth + c.actionWidth, hidden: c.hidden, output: 1, layerNorm: c.layerNorm, seed: seed &+ 2,
+      finalScale: 3e-3)
+    targetActor = actor
+    targetCritic = critic
+    actorOptimizer = try Optimizer(.adam, learningRate: c.actorLearningRate, clipNorm: c.clipNorm)
+    criticOptimizer = try Optimizer(
+      .adam, learningRate: c.criticLearningRate, weightDecay: c.criticWeightDecay, clipNorm: c.clipNorm)
+    generator = SeededGenerator(seed: seed, stream: 0xDD96)
+  }
+
+  /// Restores trained networks (target copies start equal to them).
+  public init(_ configuration: Configuration, actor: Network, critic: Network, seed: UInt64) throws {
+    try self.init(configuration, seed: seed)
+    guard actor.inputWidth == configuration.stateWidth, actor.outputWidth == configuration.actionWidth,
+      critic.inputWidth == configuration.stateWidth + configuration.actionWidth, critic.outputWidth == 1
+    else {
+      throw NeuralError.shapeMismatch(
+        expected: "actor \(configuration.stateWidth)→\(configuration.actionWidth), critic → 1",
+        received: "actor \(actor.inputWidth)→\(actor.outputWidth), critic \(critic.inputWidth)→\(critic.outputWidth)")
+    }
+    self.actor = actor
+    self.critic = critic
+    targetActor = actor
+    targetCritic = critic
+  }
+
+  /// `μ(s)` for a batch of states.
+  public func act(_ states: Matrix) -> Matrix { actor.forward(states) }
+
+  /// `Q(s, a)`.
+  public func value(_ states: Matrix, _ actions: Matrix) -> Matrix {
+    critic.forward(Matrix.concatenating(states, actions))
+  }
+
+  /// One DDPG update on `batch`: critic step, actor step, soft target updates.
+  public mutating func update(_ batch: Batch, stateGradient: Bool = false) -> Step {
+    let c = configuration
+    let n = batch.states.rows
+    // Targets.
+    let nextActions = targetActor.forward(batch.nextStates)
+    let nextValues = targetCritic.forward(Matrix.concatenating(batch.nextStates, nextActions))
+    var targets = Matrix(rows: n, columns: 1)
+    for r in 0..<n {
+      targets.storage[r] = batch.rewards[r] + (batch.done[r] ? 0 : c.gamma * nextValues.storage[r])
+    }
+    // Critic.
+    let criticTrace = critic.forward(Matrix.concatenating(batch.states, batch.actions), generator: &generator)
+    let (criticLoss, dValue) = Loss.meanSquaredError(criticTrace.output, targets, weights: batch.weights)
+    let tdErrors = (0..<n).map { abs(criticTrace.output.storage[$0] - targets.storage[$0]) }
+    criticOptimizer.step(&critic, critic.backward(dValue, trace: criticTrace).gradients)
+    // Actor: ascend Q(s, μ(s)) through the updated critic.
+    let actorTrace = actor.forward(batch.states, generator: &generator)
+    let qTrace = critic.forward(Matrix.concatenating(batch.states, actorTrace.output), generator: &generator)
+    let meanQ = qTrace.output.storage.reduce(0, +) / Float(max(n, 1))
+    let dQ = Matrix(rows: n, columns: 1, storage: [Float](repeating: -1 / Float(max(n, 1)), count: n))
+    let (dInput, _) = critic.backward(dQ, trace: qTrace, inputGradient: true, parameterGradients: false)
+    let dCriticInput = dInput ?? Matrix(rows: n, columns: c.stateWidth + c.actionWidth)
+    let dAction = dCriticInput.columns(c.stateWidth..<(c.stateWidth + c.actionWidth))
+    let (dActorInput, actorGradients) = actor.backward(dAction, trace: actorTrace, inputGradient: stateGradient)
+    actorOptimizer.step(&actor, actorGradients)
+    targetActor.softUpdate(toward: actor, tau: c.tau)
+    targetCritic.softUpdate(toward: critic, tau: c.tau)
+    var dState: Matrix?
+    if stateGradient, var total = dActorInput {
+      // The state reaches −Q both through the actor and directly as the critic's input.
+      let direct = dCriticInput.columns(0..<c.stateWidth)
+      for i in total.storage.indices { total.storage[i] += direct.storage[i] }
+      dState = total
+    }
+    return Step(criticLoss: criticLoss, meanQ: meanQ, tdErrors: tdErrors, stateGradient: dState)
+  }
+}

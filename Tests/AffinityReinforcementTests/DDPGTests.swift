@@ -1,0 +1,1 @@
+// DRR, DDPG, REINFORCE and DQN tests.
