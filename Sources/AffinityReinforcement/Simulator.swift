@@ -1,1 +1,0 @@
-// The DRR reward simulator lives here (in progress).

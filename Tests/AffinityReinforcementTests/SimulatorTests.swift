@@ -1,1 +1,0 @@
-// Reinforcement tests (in progress).
