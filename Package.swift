@@ -158,7 +158,8 @@ let package = Package(
       name: "AffinityReinforcementTests",
       dependencies: [
         "AffinityReinforcement", "AffinityNeural", "AffinityCore", "AffinityFactorization", "AffinityBandits",
-        "AffinityTestSupport",
+        // The real-data protocol tests cut MovieLens with SplitMethod, as the CLI does.
+        "AffinityEvaluation", "AffinityTestSupport",
       ],
       swiftSettings: swiftSettings),
     .testTarget(
