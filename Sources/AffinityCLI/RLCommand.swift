@@ -1,4 +1,6 @@
 import AffinityCore
+import AffinityEvaluation
+import AffinityFactorization
 import AffinityLinalg
 import AffinityNeural
 import AffinityReinforcement
@@ -10,7 +12,7 @@ struct RLCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rl",
     abstract: "Deep RL recommenders: train and evaluate DRR (DDPG actor-critic); time one update.",
-    subcommands: [RLBenchCommand.self])
+    subcommands: [RLEvaluateCommand.self, RLBenchCommand.self])
 }
 
 /// `affinity rl bench`: the time of one DDPG update on random data (the shape of DRR's defaults).
@@ -80,5 +82,174 @@ struct RLBenchCommand: ParsableCommand {
       print(String(format: "one DDPG update (batch %d, d %d, hidden %d): %.1f µs (best of %d × %d; checksum %.3g)",
         batch, d, hidden, best * 1e6, trials, updates, Double(checksum)))
     }
+  }
+}
+
+/// DRR's knobs shared by `rl train` and `rl evaluate`.
+struct DRROptions: ParsableArguments {
+  @Option(help: "State representation: drr-ave, drr-u or drr-p.") var stateModule: String = "drr-ave"
+  @Option(help: "Training episodes (10 steps each by default).") var episodes: Int = 3_000
+  @Option(help: "Steps per episode.") var episodeLength: Int = 10
+  @Option(help: "Items in a state (N).") var history: Int = 5
+  @Option(help: "Embedding width: the rating model's factors.") var embedding: Int = 100
+  @Option(help: "Hidden widths of actor and critic, comma-separated.") var hidden: String = "256,256"
+  @Option(help: "Actor learning rate.") var actorLearningRate: Float = 0.0005
+  @Option(help: "Critic learning rate.") var criticLearningRate: Float = 0.001
+  @Option(help: "Soft target update rate τ.") var tau: Float = 0.001
+  @Option(help: "Discount γ.") var gamma: Float = 0.9
+  @Option(help: "Replay capacity.") var replay: Int = 200_000
+  @Option(help: "Minibatch size.") var batch: Int = 64
+  @Option(help: "Initial Gaussian action noise σ (decays to --final-noise).") var noise: Float = 0.2
+  @Option(help: "Final action noise σ.") var finalNoise: Float = 0.02
+  @Option(help: "Initial ε of ε-greedy item choice (decays to 0).") var epsilon: Float = 0.1
+  @Flag(help: "Layer norm in actor and critic.") var layerNorm = false
+  @Flag(help: "Uniform replay instead of prioritised.") var uniformReplay = false
+  @Flag(help: "Do not append the item bias to the item embeddings.") var noItemBias = false
+  @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
+  @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
+  @Option(help: "Rating model regularisation.") var ratingRegularization: Float = 0.1
+
+  func experiment() throws -> DRRExperiment.Configuration {
+    guard let module = DRR.StateModule(rawValue: stateModule) else {
+      throw ValidationError("--state-module must be one of \(DRR.StateModule.allCases.map(\.rawValue).joined(separator: ", ")); got '\(stateModule)'")
+    }
+    let widths = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
+      throw ValidationError("--hidden must be positive widths separated by commas, such as 256,256; got '\(hidden)'")
+    }
+    guard ["pmf", "svd"].contains(ratingModel) else {
+      throw ValidationError("--rating-model must be pmf or svd; got '\(ratingModel)'")
+    }
+    let drr = DRR.Configuration(
+      stateModule: module, historyLength: history, hidden: widths.compactMap { $0 }, actorLearningRate: actorLearningRate,
+      criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, replayCapacity: replay, batchSize: batch,
+      episodes: episodes, episodeLength: episodeLength, explorationNoise: noise, finalNoise: finalNoise,
+      epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, prioritized: !uniformReplay)
+    try drr.validate()
+    var rating = DRRExperiment.defaultRatingModel
+    rating.embeddingSize = embedding
+    rating.epochs = ratingEpochs
+    rating.regularization = ratingRegularization
+    rating.usesBiases = ratingModel == "svd"
+    try rating.validate()
+    return DRRExperiment.Configuration(drr: drr, ratingModel: rating)
+  }
+}
+
+/// `affinity rl evaluate`: train DRR on seeded splits and report all three protocols together.
+struct RLEvaluateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate",
+    abstract: "Train DRR per seed and report the paper's re-ranking protocol, full-catalogue ranking and online reward.",
+    discussion: """
+      Each seed splits the ratings at random 80/20, fits the rating model (the simulator and the
+      item embeddings) on the training part, trains DRR against the simulator, and evaluates:
+        1. re-rank each test user's rated test items (the DRR paper's protocol), precision@5/@10;
+        2. rank every item the user did not rate in training, precision@5/@10;
+        3. mean reward of top-5 slates over 10-step episodes in the simulator.
+      Example: affinity rl evaluate --data ml-100k.inter --seeds 1,2,3 --plot drr-curve.svg
+      """)
+
+  @Option(help: "Ratings file (headerless u.data, RecBole .inter or CSV).") var data: String
+  @Option(help: "Seeds, comma-separated: each splits the data and trains.") var seeds: String = "1,2,3"
+  @OptionGroup var drr: DRROptions
+  @OptionGroup var read: ReadOptions
+  @Option(help: "Write the learning curves (SVG) here.") var plot: String?
+  @Option(help: "Write every figure (JSON) here.") var json: String?
+  @Flag(help: "No progress bar.") var quiet = false
+
+  func run() throws {
+    let seedList = seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+    guard !seedList.isEmpty else { throw ValidationError("--seeds must list integers, such as 1,2,3; got '\(seeds)'") }
+    let configuration = try drr.experiment()
+    let data = try read.read(self.data)
+    let bar = ProgressBar(enabled: !quiet)
+    var results: [DRRExperiment.Result] = []
+    for seed in seedList {
+      let split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
+      bar.begin("DRR seed \(seed)")
+      var recent: [Float] = []
+      let total = configuration.drr.episodes
+      let (result, _) = try DRRExperiment.run(
+        training: split.train, test: split.test, configuration: configuration, seed: seed
+      ) { entry in
+        recent.append(entry.meanReward)
+        if recent.count > 100 { recent.removeFirst() }
+        if entry.episode % 20 == 0 || entry.episode == total - 1 {
+          bar.update(
+            fraction: Double(entry.episode + 1) / Double(total),
+            detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
+              recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ))
+        }
+      }
+      bar.finish(String(format: "%.0f s", result.trainingSeconds))
+      results.append(result)
+    }
+    print(Self.report(results, configuration: configuration))
+    if let plot {
+      let series = results.map { r in
+        ("seed \(r.seed)", Self.movingAverage(r.learningCurve.map { Double($0.meanReward) }, window: 100))
+      }
+      try AtomicFile.write(
+        Data(LineChart.svg(series: series, title: "DRR (\(configuration.drr.stateModule.rawValue)) learning curve",
+          xLabel: "episode", yLabel: "mean reward per step (moving average of 100)").utf8), to: plot)
+    }
+    if let json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try AtomicFile.write(try encoder.encode(results), to: json)
+    }
+  }
+
+  static func movingAverage(_ values: [Double], window: Int) -> [Double] {
+    var out: [Double] = []
+    var sum = 0.0
+    for (i, v) in values.enumerated() {
+      sum += v
+      if i >= window { sum -= values[i - window] }
+      out.append(sum / Double(min(i + 1, window)))
+    }
+    return out
+  }
+
+  /// Mean ± standard deviation over seeds of every scorer, per protocol.
+  static func report(_ results: [DRRExperiment.Result], configuration: DRRExperiment.Configuration) -> String {
+    func stats(_ values: [Double]) -> String {
+      let mean = values.reduce(0, +) / Double(max(values.count, 1))
+      let variance = values.count > 1
+        ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1) : 0
+      return String(format: "%.4f ± %.4f", mean, variance.squareRoot())
+    }
+    var lines: [String] = []
+    lines.append("DRR \(configuration.drr.stateModule.rawValue), \(configuration.drr.episodes) episodes, seeds \(results.map { String($0.seed) }.joined(separator: ","))")
+    for (title, pick) in [
+      ("1. re-rank each user's rated test items (DRR paper protocol)", { (r: DRRExperiment.Result) in r.reranking }),
+      ("2. full catalogue (every item unrated in training)", { (r: DRRExperiment.Result) in r.catalogue }),
+    ] {
+      lines.append("")
+      lines.append(title)
+      lines.append("  scorer                precision@5          precision@10         users@5/@10")
+      guard let first = results.first else { continue }
+      for (row, entry) in pick(first).enumerated() {
+        let p5 = results.map { pick($0)[row].cutoffs.first { $0.k == 5 }?.precision ?? 0 }
+        let p10 = results.map { pick($0)[row].cutoffs.first { $0.k == 10 }?.precision ?? 0 }
+        let users = entry.cutoffs.map { String($0.users) }.joined(separator: "/")
+        lines.append("  " + entry.name.padding(toLength: 22, withPad: " ", startingAt: 0) + stats(p5) + "    " + stats(p10) + "    " + users)
+      }
+    }
+    lines.append("")
+    lines.append("3. online: mean reward per shown item, top-\(configuration.onlineSlate) slates × \(configuration.onlineSteps) steps per user, in the simulator")
+    for name in ["drr", "rating model", "popularity", "random"] {
+      lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + stats(results.map { $0.online[name] ?? 0 }))
+    }
+    let learned = results.filter { r in
+      let curve = r.learningCurve.map(\.meanReward)
+      let head = curve.prefix(200), tail = curve.suffix(200)
+      return tail.reduce(0, +) / Float(max(tail.count, 1)) > head.reduce(0, +) / Float(max(head.count, 1)) + 0.05
+    }.count
+    lines.append("")
+    lines.append("seeds whose training reward rose (last 200 episodes ≥ first 200 + 0.05): \(learned) of \(results.count)")
+    lines.append(String(format: "training time per seed: %@ s", results.map { String(format: "%.0f", $0.trainingSeconds) }.joined(separator: ", ")))
+    return lines.joined(separator: "\n")
   }
 }

@@ -1,0 +1,424 @@
+public import AffinityCore
+public import AffinityNeural
+import Foundation
+
+/// DRR (Liu et al. 2018): a DDPG actor-critic recommender. The state is built from the user and
+/// their last N positive items by a state-representation module; the actor maps it to an action
+/// vector `a`, and the recommended item is the unshown item with the largest `a · e_j` against
+/// fixed item embeddings `e_j` (the rating model's factors); the critic learns `Q(s, a)`.
+///
+/// - DRR-ave: `s = [u, u ⊙ v, v]` with `v = Σ_l w_l e_l` a learned weighted average of the N items
+///   (the pooling weights train with the actor's gradient).
+/// - DRR-u: `s = [u ⊙ e_l for each l] ++ [e_a ⊙ e_b for a < b]`.
+/// - DRR-p: `s = [e_l for each l] ++ [e_a ⊙ e_b for a < b]`.
+///
+/// Training runs episodes against a ``RatingRewardSimulator`` (one item per step), with Gaussian
+/// action noise and ε-greedy item choice for exploration, prioritised replay, and one DDPG update
+/// per step once the buffer holds a batch. Transitions keep the state as item ids, so a stored
+/// state is rebuilt with the current pooling weights.
+///
+/// Liu, Tang, Chen, Zhao, Zhang, Xiao, Sun. "Deep Reinforcement Learning based Recommendation
+/// with Explicit User-Item Interactions Modeling." arXiv:1810.12027, 2018.
+public struct DRR: Sendable {
+  public enum StateModule: String, Codable, Hashable, Sendable, CaseIterable {
+    case average = "drr-ave"
+    case user = "drr-u"
+    case product = "drr-p"
+  }
+
+  public struct Configuration: Codable, Hashable, Sendable {
+    public var stateModule: StateModule
+    /// N, the items in a state.
+    public var historyLength: Int
+    public var hidden: [Int]
+    public var actorLearningRate: Float
+    public var criticLearningRate: Float
+    public var tau: Float
+    public var gamma: Float
+    public var replayCapacity: Int
+    public var batchSize: Int
+    public var episodes: Int
+    public var episodeLength: Int
+    /// Standard deviation of the Gaussian noise added to the action, decayed linearly to
+    /// `finalNoise` over training.
+    public var explorationNoise: Float
+    public var finalNoise: Float
+    /// Probability of recommending a random unshown item instead (decayed linearly to 0).
+    public var epsilon: Float
+    /// Append the rating model's item bias to each item embedding (and a 1 to each user's).
+    public var usesItemBias: Bool
+    /// Layer norm in both networks.
+    public var layerNorm: Bool
+    /// Global gradient-norm clip of both networks.
+    public var clipNorm: Float?
+    public var prioritized: Bool
+
+    /// The defaults of the project's reference run: history 5, embedding 100 (the rating
+    /// model's), actor lr 0.0005, critic lr 0.001, τ 0.001, γ 0.9, replay 200,000, batch 64.
+    public init(
+      stateModule: StateModule = .average, historyLength: Int = 5, hidden: [Int] = [256, 256],
+      actorLearningRate: Float = 0.0005, criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9,
+      replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
+      explorationNoise: Float = 0.2, finalNoise: Float = 0.02, epsilon: Float = 0.1, usesItemBias: Bool = true,
+      layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true
+    ) {
+      self.stateModule = stateModule
+      self.historyLength = historyLength
+      self.hidden = hidden
+      self.actorLearningRate = actorLearningRate
+      self.criticLearningRate = criticLearningRate
+      self.tau = tau
+      self.gamma = gamma
+      self.replayCapacity = replayCapacity
+      self.batchSize = batchSize
+      self.episodes = episodes
+      self.episodeLength = episodeLength
+      self.explorationNoise = explorationNoise
+      self.finalNoise = finalNoise
+      self.epsilon = epsilon
+      self.usesItemBias = usesItemBias
+      self.layerNorm = layerNorm
+      self.clipNorm = clipNorm
+      self.prioritized = prioritized
+    }
+
+    public func validate() throws(ConfigurationError) {
+      let check = ConfigurationCheck("DRR")
+      try check.positive("historyLength", historyLength)
+      try check.positive("batchSize", batchSize)
+      try check.positive("episodes", episodes)
+      try check.positive("episodeLength", episodeLength)
+      try check.nonNegative("explorationNoise", explorationNoise)
+      try check.nonNegative("finalNoise", finalNoise)
+      if !(epsilon >= 0 && epsilon <= 1) {
+        throw ConfigurationError(model: "DRR", parameter: "epsilon", value: epsilon, requirement: "in [0, 1]")
+      }
+      if replayCapacity < batchSize {
+        throw ConfigurationError(
+          model: "DRR", parameter: "replayCapacity", value: replayCapacity, requirement: "≥ batchSize (\(batchSize))")
+      }
+      try DDPG.Configuration(
+        stateWidth: 1, actionWidth: 1, hidden: hidden, actorLearningRate: actorLearningRate,
+        criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, clipNorm: clipNorm
+      ).validate()
+    }
+  }
+
+  /// One training episode's outcome.
+  public struct EpisodeLog: Sendable, Codable, Equatable {
+    public var episode: Int
+    public var user: Int
+    /// Mean reward per step.
+    public var meanReward: Float
+    /// Mean critic loss of the updates in this episode (0 before updates start).
+    public var criticLoss: Float
+    public var meanQ: Float
+  }
+
+  public let configuration: Configuration
+  /// `items × e`, row-major: the rating model's item factors (plus the bias column).
+  public let itemEmbeddings: Matrix
+  /// `users × e`: the rating model's user factors (plus a 1).
+  public let userEmbeddings: Matrix
+  public private(set) var agent: DDPG
+  /// DRR-ave's pooling weights, one per history position (oldest first).
+  public private(set) var poolingWeights: [Float]
+
+  public var embeddingWidth: Int { itemEmbeddings.columns }
+  public var itemCount: Int { itemEmbeddings.rows }
+
+  static func stateWidth(_ module: StateModule, n: Int, e: Int) -> Int {
+    switch module {
+    case .average: 3 * e
+    case .user, .product: (n + n * (n - 1) / 2) * e
+    }
+  }
+
+  /// An untrained agent over the simulator's embeddings.
+  public init(_ configuration: Configuration, simulator: RatingRewardSimulator, seed: UInt64) throws {
+    try configuration.validate()
+    let k = simulator.embeddingSize
+    let bias = configuration.usesItemBias ? simulator.itemBiases : nil
+    let e = k + (bias == nil ? 0 : 1)
+    var items = Matrix(rows: simulator.itemCount, columns: e)
+    for i in 0..<simulator.itemCount {
+      for c in 0..<k { items.storage[i * e + c] = simulator.itemEmbeddings[i * k + c] }
+      if let bias { items.storage[i * e + k] = bias[i] }
+    }
+    var users = Matrix(rows: simulator.userCount, columns: e)
+    for u in 0..<simulator.userCount {
+      for c in 0..<k { users.storage[u * e + c] = simulator.userEmbeddings[u * k + c] }
+      if bias != nil { users.storage[u * e + k] = 1 }
+    }
+    try self.init(configuration, itemEmbeddings: items, userEmbeddings: users, seed: seed)
+  }
+
+  public init(_ configuration: Configuration, itemEmbeddings: Matrix, userEmbeddings: Matrix, seed: UInt64) throws {
+    try configuration.validate()
+    guard itemEmbeddings.columns == userEmbeddings.columns, itemEmbeddings.rows > 0 else {
+      throw NeuralError.shapeMismatch(
+        expected: "item and user embeddings of one width",
+        received: "items \(itemEmbeddings.rows)×\(itemEmbeddings.columns), users \(userEmbeddings.rows)×\(userEmbeddings.columns)")
+    }
+    self.configuration = configuration
+    self.itemEmbeddings = itemEmbeddings
+    self.userEmbeddings = userEmbeddings
+    let n = configuration.historyLength
+    let width = Self.stateWidth(configuration.stateModule, n: n, e: itemEmbeddings.columns)
+    agent = try DDPG(
+      DDPG.Configuration(
+        stateWidth: width, actionWidth: itemEmbeddings.columns, hidden: configuration.hidden,
+        actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
+        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
+        clipNorm: configuration.clipNorm),
+      seed: seed)
+    poolingWeights = [Float](repeating: 1 / Float(n), count: n)
+  }
+
+  /// Restores a trained agent.
+  init(
+    configuration: Configuration, itemEmbeddings: Matrix, userEmbeddings: Matrix, agent: DDPG, poolingWeights: [Float]
+  ) {
+    self.configuration = configuration
+    self.itemEmbeddings = itemEmbeddings
+    self.userEmbeddings = userEmbeddings
+    self.agent = agent
+    self.poolingWeights = poolingWeights
+  }
+
+  // MARK: State
+
+  /// The N items of a state: `history`'s latest N, padded at the front by repeating its oldest
+  /// item when shorter (−1, a zero vector, when empty).
+  func window(_ history: some Collection<Int>) -> [Int] {
+    let n = configuration.historyLength
+    let latest = Array(history.suffix(n))
+    guard let first = latest.first else { return [Int](repeating: -1, count: n) }
+    return [Int](repeating: first, count: n - latest.count) + latest
+  }
+
+  /// Writes the state of `user` with window `items` into `out` (length ``stateWidth``).
+  func writeState(user: Int, items: [Int], into out: UnsafeMutablePointer<Float>) {
+    let e = embeddingWidth
+    let n = items.count
+    let validUser = user >= 0 && user < userEmbeddings.rows
+    itemEmbeddings.storage.withUnsafeBufferPointer { ie in
+      userEmbeddings.storage.withUnsafeBufferPointer { ue in
+        func item(_ l: Int, _ c: Int) -> Float {
+          let i = items[l]
+          return i >= 0 && i < itemEmbeddings.rows ? ie[i * e + c] : 0
+        }
+        func userValue(_ c: Int) -> Float { validUser ? ue[user * e + c] : 0 }
+        switch configuration.stateModule {
+        case .average:
+          for c in 0..<e {
+            var v: Float = 0
+            for l in 0..<n { v += poolingWeights[l] * item(l, c) }
+            let u = userValue(c)
+            out[c] = u
+            out[e + c] = u * v
+            out[2 * e + c] = v
+          }
+        case .user, .product:
+          var offset = 0
+          for l in 0..<n {
+            for c in 0..<e { out[offset + c] = configuration.stateModule == .user ? userValue(c) * item(l, c) : item(l, c) }
+            offset += e
+          }
+          for a in 0..<n {
+            for b in (a + 1)..<max(n, a + 1) {
+              for c in 0..<e { out[offset + c] = item(a, c) * item(b, c) }
+              offset += e
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The state vectors of several (user, window) pairs, one row each.
+  func states(_ pairs: [(user: Int, items: [Int])]) -> Matrix {
+    var out = Matrix(rows: pairs.count, columns: agent.configuration.stateWidth)
+    let width = out.columns
+    out.storage.withUnsafeMutableBufferPointer { buffer in
+      guard let base = buffer.baseAddress else { return }
+      for (r, pair) in pairs.enumerated() { writeState(user: pair.user, items: pair.items, into: base + r * width) }
+    }
+    return out
+  }
+
+  /// The actor's action for `user` with positive history `history` (oldest first).
+  public func action(user: Int, history: some Collection<Int>) -> [Float] {
+    agent.act(states([(user, window(history))])).storage
+  }
+
+  /// `a · e_j` for each candidate (items outside the embedding table score −∞).
+  public func scores(user: Int, history: some Collection<Int>, candidates: [Int]) -> [Float] {
+    let a = action(user: user, history: history)
+    let e = embeddingWidth
+    return candidates.map { j in
+      guard j >= 0, j < itemCount else { return -.infinity }
+      var s: Float = 0
+      for c in 0..<e { s += a[c] * itemEmbeddings.storage[j * e + c] }
+      return s
+    }
+  }
+
+  // MARK: Training
+
+  /// Trains against `simulator`; `progress` sees each episode as it ends.
+  public static func fit(
+    simulator: RatingRewardSimulator, configuration: Configuration = Configuration(), seed: UInt64,
+    progress: ((EpisodeLog) -> Void)? = nil
+  ) throws -> (model: DRR, log: [EpisodeLog]) {
+    var model = try DRR(configuration, simulator: simulator, seed: seed)
+    let log = try model.train(simulator: simulator, seed: seed, progress: progress)
+    return (model, log)
+  }
+
+  mutating func train(
+    simulator initial: RatingRewardSimulator, seed: UInt64, progress: ((EpisodeLog) -> Void)?
+  ) throws -> [EpisodeLog] {
+    let c = configuration
+    let n = c.historyLength
+    let e = embeddingWidth
+    guard !initial.eligibleUsers.isEmpty else {
+      throw NeuralError.shapeMismatch(
+        expected: "at least one user with \(n) positive training items", received: "none")
+    }
+    guard initial.itemCount == itemCount else {
+      throw NeuralError.shapeMismatch(expected: "\(itemCount) items", received: "a simulator with \(initial.itemCount)")
+    }
+    var simulator = initial
+    var generator = SeededGenerator(seed: seed, stream: 0xD44)
+    // A stored state is (user, item₁ … item_N) as floats (exact below 2²⁴).
+    var replay = try PrioritizedReplay(
+      stateWidth: n + 1, actionWidth: e,
+      configuration: PrioritizedReplay.Configuration(
+        capacity: c.replayCapacity, alpha: c.prioritized ? 0.6 : 0, initialBeta: c.prioritized ? 0.4 : 1,
+        betaAnnealingSteps: c.episodes * c.episodeLength),
+      seed: seed &+ 17)
+    var poolingOptimizer = try Optimizer(.adam, learningRate: c.actorLearningRate)
+    var log: [EpisodeLog] = []
+    let totalSteps = Float(c.episodes * c.episodeLength)
+    var stepIndex = 0
+    for episode in 0..<c.episodes {
+      let user = simulator.eligibleUsers[generator.nextInt(below: simulator.eligibleUsers.count)]
+      var history = try simulator.reset(user: user)
+      var shown = Set(history)
+      var rewardSum: Float = 0, lossSum: Float = 0, qSum: Float = 0
+      var updates = 0
+      for t in 0..<c.episodeLength {
+        let progressShare = Float(stepIndex) / max(totalSteps, 1)
+        let sigma = c.explorationNoise + (c.finalNoise - c.explorationNoise) * progressShare
+        let epsilon = c.epsilon * (1 - progressShare)
+        let items = window(history)
+        var a = agent.act(states([(user, items)])).storage
+        for i in a.indices { a[i] = min(1, max(-1, a[i] + sigma * Float(generator.nextGaussian()))) }
+        // The recommended item: ε-greedy over the unshown items, else the best a · e_j.
+        var choice = -1
+        if generator.nextUniform() < Double(epsilon) {
+          for _ in 0..<32 {
+            let j = generator.nextInt(below: itemCount)
+            if !shown.contains(j) {
+              choice = j
+              break
+            }
+          }
+          if choice >= 0 {
+            // The stored action is the chosen item's embedding scaled into the actor's range.
+            let row = itemEmbeddings.row(choice)
+            let scale = max(row.map(abs).max() ?? 1, 1e-6)
+            a = row.map { $0 / scale }
+          }
+        }
+        if choice < 0 { choice = bestItem(a, excluding: shown) }
+        guard choice >= 0 else { break }
+        shown.insert(choice)
+        let step = try simulator.step(items: [choice])
+        let reward = step.rewards.first ?? 0
+        rewardSum += reward
+        let done = step.isDone || t == c.episodeLength - 1
+        try replay.append(
+          state: [Float(user)] + items.map(Float.init), action: a, reward: reward,
+          nextState: [Float(user)] + window(step.history).map(Float.init), isDone: done)
+        history = step.history
+        stepIndex += 1
+        if replay.count >= c.batchSize {
+          let batch = try replay.sample(batchSize: c.batchSize)
+          let result = update(batch, poolingOptimizer: &poolingOptimizer)
+          try replay.update(priorities: result.tdErrors, at: batch.indices)
+          lossSum += result.criticLoss
+          qSum += result.meanQ
+          updates += 1
+        }
+        if done { break }
+      }
+      let entry = EpisodeLog(
+        episode: episode, user: user, meanReward: rewardSum / Float(c.episodeLength),
+        criticLoss: updates > 0 ? lossSum / Float(updates) : 0, meanQ: updates > 0 ? qSum / Float(updates) : 0)
+      log.append(entry)
+      progress?(entry)
+    }
+    return log
+  }
+
+  /// The unshown item with the largest `a · e_j` (−1 when every item was shown).
+  func bestItem(_ a: [Float], excluding shown: Set<Int>) -> Int {
+    let e = embeddingWidth
+    var best = -1
+    var bestScore = -Float.infinity
+    itemEmbeddings.storage.withUnsafeBufferPointer { ie in
+      a.withUnsafeBufferPointer { ap in
+        for j in 0..<itemCount {
+          var s: Float = 0
+          for c in 0..<e { s += ap[c] * ie[j * e + c] }
+          if s > bestScore, !shown.contains(j) {
+            bestScore = s
+            best = j
+          }
+        }
+      }
+    }
+    return best
+  }
+
+  /// One DDPG update from a replay batch, and DRR-ave's pooling weights from the actor's
+  /// gradient with respect to the state.
+  mutating func update(_ batch: PrioritizedReplay.Batch, poolingOptimizer: inout Optimizer) -> DDPG.Step {
+    let n = configuration.historyLength
+    let rows = batch.indices.count
+    func decode(_ flat: [Float]) -> [(user: Int, items: [Int])] {
+      (0..<rows).map { r in
+        let base = r * (n + 1)
+        return (Int(flat[base]), (0..<n).map { Int(flat[base + 1 + $0]) })
+      }
+    }
+    let current = decode(batch.states)
+    let learnsPooling = configuration.stateModule == .average
+    let step = agent.update(
+      DDPG.Batch(
+        states: states(current), actions: Matrix(rows: rows, columns: embeddingWidth, storage: batch.actions),
+        rewards: batch.rewards, nextStates: states(decode(batch.nextStates)), done: batch.isDone,
+        weights: batch.weights),
+      stateGradient: learnsPooling)
+    if learnsPooling, let dState = step.stateGradient {
+      // s = [u, u ⊙ v, v], v = Σ_l w_l e_l ⇒ ∂L/∂w_l = Σ_rows (ds_v + u ⊙ ds_uv) · e_l.
+      let e = embeddingWidth
+      var gradient = [Float](repeating: 0, count: n)
+      for (r, pair) in current.enumerated() {
+        for c in 0..<e {
+          let u = pair.user >= 0 && pair.user < userEmbeddings.rows ? userEmbeddings.storage[pair.user * e + c] : 0
+          let dv = dState.storage[r * 3 * e + 2 * e + c] + u * dState.storage[r * 3 * e + e + c]
+          for l in 0..<n where pair.items[l] >= 0 && pair.items[l] < itemCount {
+            gradient[l] += dv * itemEmbeddings.storage[pair.items[l] * e + c]
+          }
+        }
+      }
+      var weights = [poolingWeights]
+      poolingOptimizer.step(&weights, Gradients(tensors: [gradient]))
+      poolingWeights = weights[0]
+    }
+    return step
+  }
+}

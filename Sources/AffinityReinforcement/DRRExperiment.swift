@@ -1,0 +1,154 @@
+public import AffinityCore
+public import AffinityFactorization
+import Foundation
+
+/// One seed of the DRR evaluation, all three protocols together: train PMF and the simulator on
+/// the training split, train DRR against the simulator, then
+/// 1. the paper's offline protocol (re-rank each test user's rated test items),
+/// 2. full-catalogue ranking of every item the user did not rate in training,
+/// 3. online simulation: mean reward of top-5 slates over episodes in the PMF simulator,
+/// each beside the baselines on the same split.
+public struct DRRExperiment: Sendable {
+  public struct Configuration: Sendable, Codable, Hashable {
+    public var drr: DRR.Configuration
+    /// The rating model of the simulator (its factors are DRR's item embeddings).
+    public var ratingModel: BiasedMatrixFactorization.Configuration
+    /// Slate size and episodes per user of the online protocol.
+    public var onlineSlate: Int
+    public var onlineSteps: Int
+
+    public init(
+      drr: DRR.Configuration = DRR.Configuration(),
+      ratingModel: BiasedMatrixFactorization.Configuration = DRRExperiment.defaultRatingModel,
+      onlineSlate: Int = 5, onlineSteps: Int = 10
+    ) {
+      self.drr = drr
+      self.ratingModel = ratingModel
+      self.onlineSlate = onlineSlate
+      self.onlineSteps = onlineSteps
+    }
+  }
+
+  /// Biased MF with 100 factors (DRR's embedding width).
+  public static var defaultRatingModel: BiasedMatrixFactorization.Configuration {
+    BiasedMatrixFactorization.Configuration(
+      embeddingSize: 100, epochs: 60, learningRate: 0.007, regularization: 0.1, usesBiases: true)
+  }
+
+  public struct Result: Sendable, Codable {
+    public var seed: UInt64
+    /// Protocol 1, one row per scorer.
+    public var reranking: [RankingResult]
+    /// Protocol 2.
+    public var catalogue: [RankingResult]
+    /// Protocol 3: mean reward per shown item, per policy.
+    public var online: [String: Double]
+    public var learningCurve: [DRR.EpisodeLog]
+    public var trainingSeconds: Double
+    public var skippedUsers: Int
+  }
+
+  /// Runs one seed; `progress` sees each training episode.
+  public static func run(
+    training: InteractionData, test: InteractionData, configuration: Configuration, seed: UInt64,
+    progress: ((DRR.EpisodeLog) -> Void)? = nil
+  ) throws -> (result: Result, model: DRR) {
+    let ratingModel = try BiasedMatrixFactorization.fit(
+      training, configuration: configuration.ratingModel, options: FitOptions(seed: seed))
+    let simulator = try RatingRewardSimulator(
+      training: training, model: ratingModel,
+      configuration: RatingRewardSimulator.Configuration(
+        historyLength: configuration.drr.historyLength, episodeLength: configuration.drr.episodeLength))
+    let started = Date()
+    let (drr, log) = try DRR.fit(
+      simulator: simulator, configuration: configuration.drr, seed: seed, progress: progress)
+    let seconds = Date().timeIntervalSince(started)
+
+    func rank(_ candidates: OfflineRankingProtocol.Candidates, cutoffs: [Int]) throws -> [RankingResult] {
+      let evaluation = try OfflineRankingProtocol(
+        training: training, test: test,
+        configuration: OfflineRankingProtocol.Configuration(
+          candidates: candidates, cutoffs: cutoffs, historyLength: configuration.drr.historyLength, seed: seed))
+      // Protocol users and items are the training vocabularies, as in the simulator.
+      let drrScorer: RankingScorer = { query in
+        drr.scores(user: query.user, history: query.history, candidates: query.candidates)
+      }
+      return [
+        try evaluation.evaluate("drr (\(configuration.drr.stateModule.rawValue))", scorer: drrScorer),
+        try evaluation.evaluate("rating model", scorer: evaluation.ratingScorer(ratingModel)),
+        try evaluation.evaluate("item mean", scorer: evaluation.itemMeanScorer()),
+        try evaluation.evaluate("popularity", scorer: evaluation.popularityScorer()),
+        evaluation.expectedRandom(),
+        try evaluation.evaluate("oracle", scorer: evaluation.oracleScorer()),
+      ]
+    }
+    let reranking = try rank(.ratedTestItems, cutoffs: [5, 10])
+    let catalogue = try rank(.unratedItems, cutoffs: [5, 10])
+    let online = try onlineRewards(drr: drr, simulator: simulator, configuration: configuration, seed: seed)
+    return (
+      Result(
+        seed: seed, reranking: reranking, catalogue: catalogue, online: online, learningCurve: log,
+        trainingSeconds: seconds, skippedUsers: simulator.skippedUserCount),
+      drr
+    )
+  }
+
+  /// Protocol 3: for every eligible user, one episode of `onlineSteps` slates of `onlineSlate`
+  /// items in the simulator; the mean reward per shown item of DRR (acting on its evolving
+  /// state), the rating model's own ranking (the simulator's ground truth for unrated items, so a
+  /// ceiling more than a rival), popularity and random.
+  static func onlineRewards(
+    drr: DRR, simulator: RatingRewardSimulator, configuration: Configuration, seed: UInt64
+  ) throws -> [String: Double] {
+    let slate = configuration.onlineSlate
+    let steps = configuration.onlineSteps
+    var popularity = [Int](repeating: 0, count: simulator.itemCount)
+    for user in 0..<simulator.userCount {
+      for item in simulator.positives.items(of: user) { popularity[item] += 1 }
+    }
+    typealias Policy = (_ user: Int, _ history: [Int], _ shown: Set<Int>, _ generator: inout SeededGenerator) throws -> [Float]
+    let policies: [(String, Policy)] = [
+      ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }),
+      ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
+      ("popularity", { _, _, _, _ in popularity.map(Float.init) }),
+      ("random", { _, _, _, g in (0..<simulator.itemCount).map { _ in Float(g.nextUniform()) } }),
+    ]
+    var out: [String: Double] = [:]
+    for (name, policy) in policies {
+      var env = simulator
+      var generator = SeededGenerator(seed: seed, stream: 0x0911E)
+      var total: Double = 0
+      var shownCount = 0
+      for user in simulator.eligibleUsers {
+        var history = try env.reset(user: user)
+        var shown = Set(history)
+        for _ in 0..<steps {
+          let scores = try policy(user, history, shown, &generator)
+          let picks = top(slate, of: scores, excluding: shown)
+          guard !picks.isEmpty else { break }
+          let step = try env.step(items: Array(picks))
+          total += Double(step.rewards.reduce(0, +))
+          shownCount += picks.count
+          shown.formUnion(picks)
+          history = step.history
+        }
+      }
+      out[name] = total / Double(max(shownCount, 1))
+    }
+    return out
+  }
+
+  /// The `count` best unshown positions, best first, ties to the lower index.
+  static func top(_ count: Int, of scores: [Float], excluding shown: Set<Int>) -> [Int] {
+    var picked: [Int] = []
+    var taken = shown
+    for _ in 0..<count {
+      var best = -1
+      for j in scores.indices where !taken.contains(j) && (best < 0 || scores[j] > scores[best]) { best = j }
+      guard best >= 0 else { break }
+      picked.append(best)
+      taken.insert(best)
+    }
+    return picked
+  }
+}
