@@ -422,3 +422,53 @@ public struct DRR: Sendable {
     return step
   }
 }
+
+// MARK: - Bundles
+
+extension DRR {
+  public static let bundleKind = "drr"
+
+  /// The trained agent as a bundle: actor and critic, item and user embeddings, pooling weights,
+  /// and the configuration.
+  public func bundle() throws -> NeuralBundle {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let text = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+    return NeuralBundle(
+      kind: Self.bundleKind, configuration: text, networks: ["actor": agent.actor, "critic": agent.critic],
+      tensors: [
+        "items": ([itemEmbeddings.rows, itemEmbeddings.columns], itemEmbeddings.storage),
+        "users": ([userEmbeddings.rows, userEmbeddings.columns], userEmbeddings.storage),
+        "pooling": ([poolingWeights.count], poolingWeights),
+      ])
+  }
+
+  /// Reads an agent written by ``bundle()``; `file` names the source in errors.
+  public init(bundle: NeuralBundle, file: String) throws {
+    guard bundle.kind == Self.bundleKind else {
+      throw BundleError.unknownKind(bundle.kind, known: [Self.bundleKind], file: file)
+    }
+    let configuration: Configuration
+    do { configuration = try JSONDecoder().decode(Configuration.self, from: Data(bundle.configuration.utf8)) } catch {
+      throw BundleError.corrupted(file: file, reason: "the DRR configuration does not decode: \(error)")
+    }
+    guard let actor = bundle.networks["actor"], let critic = bundle.networks["critic"],
+      let items = bundle.tensors["items"], let users = bundle.tensors["users"], let pooling = bundle.tensors["pooling"],
+      items.shape.count == 2, users.shape.count == 2, pooling.values.count == configuration.historyLength
+    else {
+      throw BundleError.corrupted(file: file, reason: "a DRR bundle needs actor, critic, items, users and pooling")
+    }
+    let itemMatrix = Matrix(rows: items.shape[0], columns: items.shape[1], storage: items.values)
+    let userMatrix = Matrix(rows: users.shape[0], columns: users.shape[1], storage: users.values)
+    let width = Self.stateWidth(configuration.stateModule, n: configuration.historyLength, e: itemMatrix.columns)
+    let agent = try DDPG(
+      DDPG.Configuration(
+        stateWidth: width, actionWidth: itemMatrix.columns, hidden: configuration.hidden,
+        actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
+        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm),
+      actor: actor, critic: critic, seed: 0)
+    self.init(
+      configuration: configuration, itemEmbeddings: itemMatrix, userEmbeddings: userMatrix, agent: agent,
+      poolingWeights: pooling.values)
+  }
+}

@@ -1,1 +1,131 @@
-// DRR, DDPG, REINFORCE and DQN tests.
+import AffinityCore
+import AffinityFactorization
+import AffinityNeural
+import AffinityReinforcement
+import Foundation
+import Testing
+
+/// A small rating world for DRR: 40 users, 30 items; everyone loves items 0–5 and dislikes
+/// 24–29, and users in the even half love items 6–11 while the odd half dislikes them.
+func tasteWorld() throws -> InteractionData {
+  var rows: [Interaction] = []
+  var generator = SeededGenerator(seed: 5)
+  for u in 0..<40 {
+    var t: Int64 = 0
+    for i in 0..<30 where generator.nextUniform() < 0.5 {
+      let rating: Float
+      switch i {
+      case 0..<6: rating = 5
+      case 6..<12: rating = u % 2 == 0 ? 5 : 1
+      case 24..<30: rating = 1
+      default: rating = 3
+      }
+      t += 1
+      rows.append(Interaction(user: UserID("u\(u)"), item: ItemID("i\(i)"), value: rating, timestamp: t))
+    }
+  }
+  return try InteractionData(rows, source: "taste world")
+}
+
+@Suite("DDPG and DRR")
+struct DDPGTests {
+  /// A one-step problem whose best action is known: `r = 1 − (a − x₀/2)²`. DDPG's actor must
+  /// move toward `x₀/2`.
+  @Test func ddpgLearnsAContinuousAction() throws {
+    var agent = try DDPG(
+      DDPG.Configuration(
+        stateWidth: 2, actionWidth: 1, hidden: [32, 32], actorLearningRate: 0.003, criticLearningRate: 0.01, tau: 0.05),
+      seed: 3)
+    var generator = SeededGenerator(seed: 4)
+    func error(_ agent: DDPG) -> Float {
+      let states = Matrix(rows: 21, columns: 2, storage: (0...20).flatMap { [Float($0) / 10 - 1, 0.3] })
+      let actions = agent.act(states)
+      return (0..<21).map { abs(actions.storage[$0] - states[$0, 0] / 2) }.reduce(0, +) / 21
+    }
+    let before = error(agent)
+    for _ in 0..<600 {
+      var states = Matrix(rows: 32, columns: 2)
+      var actions = Matrix(rows: 32, columns: 1)
+      var rewards: [Float] = []
+      for r in 0..<32 {
+        let x = Float(2 * generator.nextUniform() - 1)
+        states[r, 0] = x
+        states[r, 1] = 0.3
+        let a = Float(2 * generator.nextUniform() - 1)
+        actions[r, 0] = a
+        rewards.append(1 - (a - x / 2) * (a - x / 2))
+      }
+      _ = agent.update(
+        DDPG.Batch(
+          states: states, actions: actions, rewards: rewards, nextStates: states,
+          done: [Bool](repeating: true, count: 32), weights: [Float](repeating: 1, count: 32)))
+    }
+    let after = error(agent)
+    #expect(before > 0.2 && after < 0.1, "mean |a − x/2|: \(before) → \(after)")
+    #expect(throws: ConfigurationError.self) {
+      try DDPG(DDPG.Configuration(stateWidth: 2, actionWidth: 1, tau: 0), seed: 1)
+    }
+  }
+
+  func smallConfiguration(_ module: DRR.StateModule = .average, episodes: Int = 150) -> DRR.Configuration {
+    DRR.Configuration(
+      stateModule: module, historyLength: 3, hidden: [32, 32], actorLearningRate: 0.001, criticLearningRate: 0.003,
+      tau: 0.01, replayCapacity: 2_000, batchSize: 16, episodes: episodes, episodeLength: 5)
+  }
+
+  func simulator() throws -> RatingRewardSimulator {
+    let data = try tasteWorld()
+    let model = try BiasedMatrixFactorization.fit(
+      data, configuration: .init(embeddingSize: 8, epochs: 40, learningRate: 0.02, regularization: 0.05),
+      options: FitOptions(seed: 1))
+    return try RatingRewardSimulator(
+      training: data, model: model, configuration: .init(historyLength: 3, episodeLength: 5))
+  }
+
+  /// Trained DRR recommends better than chance in its simulator, and training is reproducible.
+  @Test(arguments: DRR.StateModule.allCases)
+  func drrLearnsAndIsReproducible(module: DRR.StateModule) throws {
+    let world = try simulator()
+    let (model, log) = try DRR.fit(simulator: world, configuration: smallConfiguration(module), seed: 7)
+    #expect(log.count == 150)
+    // Mean reward of the greedy top item per eligible user, against the mean over all items.
+    var chosen: Float = 0, average: Float = 0
+    for user in world.eligibleUsers {
+      let history = world.positives.latest(3, of: user)
+      let scores = model.scores(user: user, history: history, candidates: Array(0..<world.itemCount))
+      let unseen = (0..<world.itemCount).filter { !history.contains($0) }
+      let best = unseen.max { scores[$0] < scores[$1] } ?? 0
+      chosen += try world.reward(user: user, item: best)
+      average += try unseen.map { try world.reward(user: user, item: $0) }.reduce(0, +) / Float(unseen.count)
+    }
+    let n = Float(world.eligibleUsers.count)
+    #expect(chosen / n > average / n + 0.3, "\(module): greedy reward \(chosen / n), average item \(average / n)")
+    let (again, _) = try DRR.fit(simulator: world, configuration: smallConfiguration(module), seed: 7)
+    #expect(again.agent.actor == model.agent.actor)
+    #expect(again.poolingWeights == model.poolingWeights)
+  }
+
+  @Test func drrBundlesRoundTrip() throws {
+    let world = try simulator()
+    let (model, _) = try DRR.fit(simulator: world, configuration: smallConfiguration(episodes: 20), seed: 1)
+    let bytes = try model.bundle().encoded()
+    let read = try DRR(bundle: try NeuralBundle.decode(bytes, file: "drr.affinity"), file: "drr.affinity")
+    let history = world.positives.latest(3, of: 0)
+    #expect(
+      read.scores(user: 0, history: history, candidates: [0, 1, 2, 99])
+        == model.scores(user: 0, history: history, candidates: [0, 1, 2, 99]))
+    // An item outside the table ranks last rather than crashing.
+    #expect(read.scores(user: 0, history: history, candidates: [99]) == [-.infinity])
+    let other = NeuralBundle(kind: "something-else", configuration: "{}", networks: [:])
+    #expect(throws: BundleError.self) { try DRR(bundle: other, file: "x.affinity") }
+  }
+
+  @Test func drrRejectsBadConfiguration() throws {
+    var c = smallConfiguration()
+    c.replayCapacity = 4
+    #expect(throws: ConfigurationError.self) { try c.validate() }
+    c = smallConfiguration()
+    c.epsilon = 2
+    #expect(throws: ConfigurationError.self) { try c.validate() }
+  }
+}
