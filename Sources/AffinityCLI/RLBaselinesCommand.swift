@@ -2,13 +2,13 @@ import AffinityCore
 import AffinityEvaluation
 import AffinityFactorization
 import AffinityReinforcement
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 
 /// `affinity rl baselines`: the DRR paper's offline protocol and a full-catalogue protocol on
 /// seeded random splits, with the reference scorers (random, oracle, item mean, popularity, PMF).
-struct RLBaselinesCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
+public struct RLBaselinesCommand: ParsableCommand {
+  public static let configuration = CommandConfiguration(
     commandName: "baselines",
     abstract: "Baselines under DRR's offline protocol: re-rank each user's rated test items; and full-catalogue ranking.",
     discussion: """
@@ -48,6 +48,8 @@ struct RLBaselinesCommand: ParsableCommand {
   var format: OutputFormat = .table
   @OptionGroup var read: ReadOptions
 
+  public init() {}
+
   struct Row: Encodable {
     var `protocol`: String
     var scorer: String
@@ -70,7 +72,7 @@ struct RLBaselinesCommand: ParsableCommand {
     seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
   }
 
-  func validate() throws {
+  public func validate() throws {
     if seedList.isEmpty || seedList.count != seeds.split(separator: ",").count {
       throw ValidationError("--seeds must be comma-separated non-negative integers; got '\(seeds)'")
     }
@@ -105,7 +107,7 @@ struct RLBaselinesCommand: ParsableCommand {
     return best?.configuration ?? modelConfiguration(factors: factors, regularization: regularization, epochs: epochs)
   }
 
-  func run() throws {
+  public func run() throws {
     try CLIErrors.mapped {
       let all = try read.read(data)
       let modelName = biased ? "svd" : "pmf"
