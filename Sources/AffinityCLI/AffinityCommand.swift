@@ -16,7 +16,7 @@ public struct AffinityCommand: AsyncParsableCommand {
       TrainCommand.self, InspectCommand.self, RecommendCommand.self, SimilarCommand.self, ExplainCommand.self,
       TuneCommand.self, BenchCommand.self, KernelBenchCommand.self, SplitCommand.self, GenerateCommand.self, OffPolicyCommand.self, SimulateCommand.self,
       CTRCommand.self, BanditBenchCommand.self, ImportCommand.self, ServeCommand.self,
-      ReplayCommand.self, RLBaselinesCommand.self,
+      ReplayCommand.self,
     ])
 
   public init() {}
