@@ -88,6 +88,8 @@ public struct PrioritizedReplay: Sendable {
   private(set) var rewards: [Float] = []
   private(set) var nextStates: [Float] = []
   private(set) var done: [Bool] = []
+  /// p_i before the exponent α (the tree holds p_i^α).
+  private var priorities: [Float] = []
   private var tree: SumTree
   private var maxPriority: Float = 1
   private var generator: SeededGenerator
@@ -119,7 +121,7 @@ public struct PrioritizedReplay: Sendable {
   /// The priority `p_i` of the transition at `index` (before the exponent α).
   public func priority(at index: Int) throws(ReplayBufferError) -> Float {
     guard (0..<count).contains(index) else { throw .unknownIndex(index: index, count: count) }
-    return Float(pow(tree[index], 1 / Double(configuration.alpha)))
+    return priorities[index]
   }
 
   /// Stores a transition with the largest priority so far; when full, overwrites the oldest.
@@ -140,6 +142,7 @@ public struct PrioritizedReplay: Sendable {
       rewards.append(reward)
       nextStates += nextState
       done.append(isDone)
+      priorities.append(maxPriority)
       count += 1
     } else {
       states.replaceSubrange((slot * stateWidth)..<((slot + 1) * stateWidth), with: state)
@@ -147,6 +150,7 @@ public struct PrioritizedReplay: Sendable {
       rewards[slot] = reward
       nextStates.replaceSubrange((slot * stateWidth)..<((slot + 1) * stateWidth), with: nextState)
       done[slot] = isDone
+      priorities[slot] = maxPriority
     }
     appendedCount += 1
     tree.set(slot, to: scaled(maxPriority))
@@ -205,6 +209,7 @@ public struct PrioritizedReplay: Sendable {
     for (index, priority) in zip(indices, priorities) {
       let p = priority + configuration.epsilon
       maxPriority = max(maxPriority, p)
+      self.priorities[index] = p
       tree.set(index, to: scaled(p))
     }
   }
