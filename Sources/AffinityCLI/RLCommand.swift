@@ -12,7 +12,7 @@ struct RLCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rl",
     abstract: "Deep RL recommenders: train and evaluate DRR (DDPG actor-critic); time one update.",
-    subcommands: [RLEvaluateCommand.self, RLBaselinesCommand.self, RLBenchCommand.self])
+    subcommands: [RLTrainCommand.self, RLEvaluateCommand.self, RLBaselinesCommand.self, RLBenchCommand.self])
 }
 
 /// `affinity rl bench`: the time of one DDPG update on random data (the shape of DRR's defaults).
@@ -105,6 +105,9 @@ struct DRROptions: ParsableArguments {
   @Flag(help: "Layer norm in actor and critic.") var layerNorm = false
   @Flag(help: "Uniform replay instead of prioritised.") var uniformReplay = false
   @Flag(help: "Do not append the item bias to the item embeddings.") var noItemBias = false
+  @Flag(help: "Actions in the tanh box, as in the paper, instead of on the unit sphere.") var tanhActions = false
+  @Option(help: "Action stored in replay: item (the recommended item's embedding) or actor (the noisy actor output, as in the paper).")
+  var replayAction: String = "item"
   @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
   @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
   @Option(help: "Rating model regularisation.") var ratingRegularization: Float = 0.1
@@ -120,11 +123,15 @@ struct DRROptions: ParsableArguments {
     guard ["pmf", "svd"].contains(ratingModel) else {
       throw ValidationError("--rating-model must be pmf or svd; got '\(ratingModel)'")
     }
+    guard let stored = DRR.Configuration.ReplayAction(rawValue: replayAction) else {
+      throw ValidationError("--replay-action must be item or actor; got '\(replayAction)'")
+    }
     let drr = DRR.Configuration(
       stateModule: module, historyLength: history, hidden: widths.compactMap { $0 }, actorLearningRate: actorLearningRate,
       criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, replayCapacity: replay, batchSize: batch,
       episodes: episodes, episodeLength: episodeLength, explorationNoise: noise, finalNoise: finalNoise,
-      epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, prioritized: !uniformReplay)
+      epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, prioritized: !uniformReplay,
+      normalizesActions: !tanhActions, replayAction: stored)
     try drr.validate()
     var rating = DRRExperiment.defaultRatingModel
     rating.embeddingSize = embedding
@@ -152,6 +159,8 @@ struct RLEvaluateCommand: ParsableCommand {
 
   @Option(help: "Ratings file (headerless u.data, RecBole .inter or CSV).") var data: String
   @Option(help: "Seeds, comma-separated: each splits the data and trains.") var seeds: String = "1,2,3"
+  @Option(help: "Evaluate this trained agent (from `rl train`) on its seed's split instead of training; protocols 1 and 2.")
+  var model: String?
   @OptionGroup var drr: DRROptions
   @OptionGroup var read: ReadOptions
   @Option(help: "Write the learning curves (SVG) here.") var plot: String?
@@ -161,8 +170,25 @@ struct RLEvaluateCommand: ParsableCommand {
   func run() throws {
     let seedList = seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
     guard !seedList.isEmpty else { throw ValidationError("--seeds must list integers, such as 1,2,3; got '\(seeds)'") }
-    let configuration = try drr.experiment()
     let data = try read.read(self.data)
+    if let model {
+      let agent = try DRR(bundle: try NeuralBundle.read(from: model), file: model)
+      for seed in seedList {
+        let split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
+        guard agent.itemCount == split.train.items.count else {
+          throw ValidationError("\(model) knows \(agent.itemCount) items but the seed-\(seed) training split has \(split.train.items.count): train and evaluate with the same --data and seed")
+        }
+        let (reranking, catalogue) = try DRRExperiment.rankings(
+          drr: agent, ratingModel: nil, training: split.train, test: split.test, seed: seed)
+        for (title, rows) in [("re-rank rated test items", reranking), ("full catalogue", catalogue)] {
+          for row in rows {
+            print("seed \(seed)  \(title):  " + row.cutoffs.map { String(format: "precision@%d %.4f (%d users)", $0.k, $0.precision, $0.users) }.joined(separator: "  "))
+          }
+        }
+      }
+      return
+    }
+    let configuration = try drr.experiment()
     let bar = ProgressBar(enabled: !quiet)
     var results: [DRRExperiment.Result] = []
     for seed in seedList {
@@ -248,8 +274,62 @@ struct RLEvaluateCommand: ParsableCommand {
       return tail.reduce(0, +) / Float(max(tail.count, 1)) > head.reduce(0, +) / Float(max(head.count, 1)) + 0.05
     }.count
     lines.append("")
+    lines.append("mean cosine of DRR's action with the user's rating-model vector: " + stats(results.map(\.actionAlignment)))
     lines.append("seeds whose training reward rose (last 200 episodes ≥ first 200 + 0.05): \(learned) of \(results.count)")
     lines.append(String(format: "training time per seed: %@ s", results.map { String(format: "%.0f", $0.trainingSeconds) }.joined(separator: ", ")))
     return lines.joined(separator: "\n")
+  }
+}
+
+/// `affinity rl train`: train DRR on one seeded split and save it as a bundle.
+struct RLTrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train DRR against the rating simulator of a seeded 80/20 split and save the agent.",
+    discussion: """
+      Example: affinity rl train --data ml-100k.inter --seed 1 --output drr.affinity --plot drr-curve.svg
+      Then: affinity rl evaluate --data ml-100k.inter --model drr.affinity --seeds 1
+      The same data, seed and options give the same agent.
+      """)
+
+  @Option(help: "Ratings file (headerless u.data, RecBole .inter or CSV).") var data: String
+  @Option(help: "Seed of the split, the rating model and training.") var seed: UInt64 = 1
+  @Option(help: "Where to write the agent (.affinity bundle).") var output: String
+  @Option(help: "Write the learning curve (SVG) here.") var plot: String?
+  @OptionGroup var drr: DRROptions
+  @OptionGroup var read: ReadOptions
+  @Flag(help: "No progress bar.") var quiet = false
+
+  func run() throws {
+    let configuration = try drr.experiment()
+    let data = try read.read(self.data)
+    let split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
+    let bar = ProgressBar(enabled: !quiet)
+    bar.begin("rating model (\(configuration.ratingModel.usesBiases ? "svd" : "pmf"), \(configuration.ratingModel.embeddingSize) factors)")
+    let (_, simulator) = try DRRExperiment.simulator(training: split.train, configuration: configuration, seed: seed)
+    bar.finish("\(simulator.eligibleUsers.count) users can start an episode, \(simulator.skippedUserCount) have < \(configuration.drr.historyLength) positives")
+    bar.begin("DRR \(configuration.drr.stateModule.rawValue)")
+    let started = Date()
+    let total = configuration.drr.episodes
+    var recent: [Float] = []
+    let (model, log) = try DRR.fit(simulator: simulator, configuration: configuration.drr, seed: seed) { entry in
+      recent.append(entry.meanReward)
+      if recent.count > 100 { recent.removeFirst() }
+      if entry.episode % 20 == 0 || entry.episode == total - 1 {
+        bar.update(
+          fraction: Double(entry.episode + 1) / Double(total),
+          detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
+            recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ))
+      }
+    }
+    bar.finish(String(format: "%.0f s", Date().timeIntervalSince(started)))
+    try model.bundle().write(to: output)
+    let curve = RLEvaluateCommand.movingAverage(log.map { Double($0.meanReward) }, window: 100)
+    if let plot {
+      try AtomicFile.write(
+        Data(LineChart.svg(series: [("seed \(seed)", curve)], title: "DRR (\(configuration.drr.stateModule.rawValue)) learning curve",
+          xLabel: "episode", yLabel: "mean reward per step (moving average of 100)").utf8), to: plot)
+    }
+    print(String(format: "saved %@ (%d episodes; mean reward per step, last 100 episodes: %.3f)", output, total, curve.last ?? 0))
   }
 }

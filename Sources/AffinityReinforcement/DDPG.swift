@@ -23,11 +23,15 @@ public struct DDPG: Sendable {
     public var criticWeightDecay: Float
     /// Global gradient-norm clip for both networks (nil: none).
     public var clipNorm: Float?
+    /// Actions on the unit sphere (`a = z/‖z‖`, no tanh) instead of the tanh box: for actions
+    /// that score items by a dot product, only the direction matters, and a critic linear in the
+    /// action then has a finite maximiser.
+    public var normalizesActions: Bool
 
     public init(
       stateWidth: Int, actionWidth: Int, hidden: [Int] = [256, 256], actorLearningRate: Float = 0.0005,
       criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9, layerNorm: Bool = false,
-      criticWeightDecay: Float = 0, clipNorm: Float? = nil
+      criticWeightDecay: Float = 0, clipNorm: Float? = nil, normalizesActions: Bool = false
     ) {
       self.stateWidth = stateWidth
       self.actionWidth = actionWidth
@@ -39,6 +43,7 @@ public struct DDPG: Sendable {
       self.layerNorm = layerNorm
       self.criticWeightDecay = criticWeightDecay
       self.clipNorm = clipNorm
+      self.normalizesActions = normalizesActions
     }
 
     public func validate() throws(ConfigurationError) {
@@ -103,8 +108,9 @@ public struct DDPG: Sendable {
     self.configuration = configuration
     let c = configuration
     actor = try Network.perceptron(
-      input: c.stateWidth, hidden: c.hidden, output: c.actionWidth, outputActivation: .tanh, layerNorm: c.layerNorm,
-      seed: seed &+ 1, finalScale: 3e-3)
+      input: c.stateWidth, hidden: c.hidden, output: c.actionWidth,
+      outputActivation: c.normalizesActions ? .identity : .tanh, layerNorm: c.layerNorm,
+      seed: seed &+ 1, finalScale: c.normalizesActions ? nil : 3e-3)
     critic = try Network.perceptron(
       input: c.stateWidth + c.actionWidth, hidden: c.hidden, output: 1, layerNorm: c.layerNorm, seed: seed &+ 2,
       finalScale: 3e-3)
@@ -133,7 +139,24 @@ public struct DDPG: Sendable {
   }
 
   /// `μ(s)` for a batch of states.
-  public func act(_ states: Matrix) -> Matrix { actor.forward(states) }
+  public func act(_ states: Matrix) -> Matrix {
+    let z = actor.forward(states)
+    return configuration.normalizesActions ? Self.normalized(z).actions : z
+  }
+
+  /// Each row scaled to unit length, with the lengths.
+  static func normalized(_ z: Matrix) -> (actions: Matrix, norms: [Float]) {
+    var out = z
+    var norms = [Float](repeating: 1, count: z.rows)
+    for r in 0..<z.rows {
+      var sum: Float = 0
+      for c in 0..<z.columns { sum += z[r, c] * z[r, c] }
+      let norm = max(sum.squareRoot(), 1e-6)
+      norms[r] = norm
+      for c in 0..<z.columns { out[r, c] = z[r, c] / norm }
+    }
+    return (out, norms)
+  }
 
   /// `Q(s, a)`.
   public func value(_ states: Matrix, _ actions: Matrix) -> Matrix {
@@ -145,7 +168,8 @@ public struct DDPG: Sendable {
     let c = configuration
     let n = batch.states.rows
     // Targets.
-    let nextActions = targetActor.forward(batch.nextStates)
+    let nextRaw = targetActor.forward(batch.nextStates)
+    let nextActions = c.normalizesActions ? Self.normalized(nextRaw).actions : nextRaw
     let nextValues = targetCritic.forward(Matrix.concatenating(batch.nextStates, nextActions))
     var targets = Matrix(rows: n, columns: 1)
     for r in 0..<n {
@@ -158,12 +182,21 @@ public struct DDPG: Sendable {
     criticOptimizer.step(&critic, critic.backward(dValue, trace: criticTrace).gradients)
     // Actor: ascend Q(s, μ(s)) through the updated critic.
     let actorTrace = actor.forward(batch.states, generator: &generator)
-    let qTrace = critic.forward(Matrix.concatenating(batch.states, actorTrace.output), generator: &generator)
+    let (policyActions, norms) = c.normalizesActions ? Self.normalized(actorTrace.output) : (actorTrace.output, [])
+    let qTrace = critic.forward(Matrix.concatenating(batch.states, policyActions), generator: &generator)
     let meanQ = qTrace.output.storage.reduce(0, +) / Float(max(n, 1))
     let dQ = Matrix(rows: n, columns: 1, storage: [Float](repeating: -1 / Float(max(n, 1)), count: n))
     let (dInput, _) = critic.backward(dQ, trace: qTrace, inputGradient: true, parameterGradients: false)
     let dCriticInput = dInput ?? Matrix(rows: n, columns: c.stateWidth + c.actionWidth)
-    let dAction = dCriticInput.columns(c.stateWidth..<(c.stateWidth + c.actionWidth))
+    var dAction = dCriticInput.columns(c.stateWidth..<(c.stateWidth + c.actionWidth))
+    if c.normalizesActions {
+      // a = z/‖z‖ ⇒ ∂L/∂z = (∂L/∂a − a (a · ∂L/∂a)) / ‖z‖.
+      for r in 0..<n {
+        var dot: Float = 0
+        for k in 0..<c.actionWidth { dot += policyActions[r, k] * dAction[r, k] }
+        for k in 0..<c.actionWidth { dAction[r, k] = (dAction[r, k] - policyActions[r, k] * dot) / norms[r] }
+      }
+    }
     let (dActorInput, actorGradients) = actor.backward(dAction, trace: actorTrace, inputGradient: stateGradient)
     actorOptimizer.step(&actor, actorGradients)
     targetActor.softUpdate(toward: actor, tau: c.tau)

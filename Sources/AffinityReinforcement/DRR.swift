@@ -52,6 +52,17 @@ public struct DRR: Sendable {
     /// Global gradient-norm clip of both networks.
     public var clipNorm: Float?
     public var prioritized: Bool
+    /// Actions on the unit sphere (see ``DDPG/Configuration/normalizesActions``).
+    public var normalizesActions: Bool
+    /// What a transition stores as its action: the actor's (noisy) output, as in the paper, or
+    /// the embedding of the item actually recommended (unit length when actions are normalised).
+    /// The reward depends on the action only through the item, so `.item` gives the critic a
+    /// smooth target: with rating-model embeddings the reward is nearly linear in them.
+    public var replayAction: ReplayAction
+
+    public enum ReplayAction: String, Codable, Hashable, Sendable, CaseIterable {
+      case actor, item
+    }
 
     /// The defaults of the project's reference run: history 5, embedding 100 (the rating
     /// model's), actor lr 0.0005, critic lr 0.001, τ 0.001, γ 0.9, replay 200,000, batch 64.
@@ -60,7 +71,8 @@ public struct DRR: Sendable {
       actorLearningRate: Float = 0.0005, criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9,
       replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
       explorationNoise: Float = 0.2, finalNoise: Float = 0.02, epsilon: Float = 0.1, usesItemBias: Bool = true,
-      layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true
+      layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
+      replayAction: ReplayAction = .item
     ) {
       self.stateModule = stateModule
       self.historyLength = historyLength
@@ -80,6 +92,8 @@ public struct DRR: Sendable {
       self.layerNorm = layerNorm
       self.clipNorm = clipNorm
       self.prioritized = prioritized
+      self.normalizesActions = normalizesActions
+      self.replayAction = replayAction
     }
 
     public func validate() throws(ConfigurationError) {
@@ -170,7 +184,7 @@ public struct DRR: Sendable {
         stateWidth: width, actionWidth: itemEmbeddings.columns, hidden: configuration.hidden,
         actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
         tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
-        clipNorm: configuration.clipNorm),
+        clipNorm: configuration.clipNorm, normalizesActions: configuration.normalizesActions),
       seed: seed)
     poolingWeights = [Float](repeating: 1 / Float(n), count: n)
   }
@@ -314,10 +328,12 @@ public struct DRR: Sendable {
         let epsilon = c.epsilon * (1 - progressShare)
         let items = window(history)
         var a = agent.act(states([(user, items)])).storage
-        for i in a.indices { a[i] = min(1, max(-1, a[i] + sigma * Float(generator.nextGaussian()))) }
+        for i in a.indices { a[i] += sigma * Float(generator.nextGaussian()) }
+        a = c.normalizesActions ? Self.unit(a) : a.map { min(1, max(-1, $0)) }
         // The recommended item: ε-greedy over the unshown items, else the best a · e_j.
         var choice = -1
-        if generator.nextUniform() < Double(epsilon) {
+        let explored = generator.nextUniform() < Double(epsilon)
+        if explored {
           for _ in 0..<32 {
             let j = generator.nextInt(below: itemCount)
             if !shown.contains(j) {
@@ -325,15 +341,11 @@ public struct DRR: Sendable {
               break
             }
           }
-          if choice >= 0 {
-            // The stored action is the chosen item's embedding scaled into the actor's range.
-            let row = itemEmbeddings.row(choice)
-            let scale = max(row.map(abs).max() ?? 1, 1e-6)
-            a = row.map { $0 / scale }
-          }
         }
         if choice < 0 { choice = bestItem(a, excluding: shown) }
         guard choice >= 0 else { break }
+        // A random pick stores its item either way: the actor did not propose it.
+        if c.replayAction == .item || explored { a = itemAction(choice) }
         shown.insert(choice)
         let step = try simulator.step(items: [choice])
         let reward = step.rewards.first ?? 0
@@ -361,6 +373,20 @@ public struct DRR: Sendable {
       progress?(entry)
     }
     return log
+  }
+
+  /// Item `j`'s embedding as an action: unit length when actions are normalised, else scaled
+  /// into the tanh box.
+  func itemAction(_ j: Int) -> [Float] {
+    let row = Array(itemEmbeddings.row(j))
+    if configuration.normalizesActions { return Self.unit(row) }
+    let scale = max(row.map(abs).max() ?? 1, 1e-6)
+    return row.map { $0 / scale }
+  }
+
+  static func unit(_ v: [Float]) -> [Float] {
+    let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
+    return v.map { $0 / norm }
   }
 
   /// The unshown item with the largest `a · e_j` (−1 when every item was shown).
@@ -465,7 +491,8 @@ extension DRR {
       DDPG.Configuration(
         stateWidth: width, actionWidth: itemMatrix.columns, hidden: configuration.hidden,
         actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
-        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm),
+        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
+        normalizesActions: configuration.normalizesActions),
       actor: actor, critic: critic, seed: 0)
     self.init(
       configuration: configuration, itemEmbeddings: itemMatrix, userEmbeddings: userMatrix, agent: agent,

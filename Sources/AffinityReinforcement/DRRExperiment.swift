@@ -1,5 +1,6 @@
 public import AffinityCore
 public import AffinityFactorization
+import AffinityNeural
 import Foundation
 
 /// One seed of the DRR evaluation, all three protocols together: train PMF and the simulator on
@@ -46,6 +47,50 @@ public struct DRRExperiment: Sendable {
     public var learningCurve: [DRR.EpisodeLog]
     public var trainingSeconds: Double
     public var skippedUsers: Int
+    /// Mean cosine between DRR's action and the user's rating-model vector (with the bias 1):
+    /// near 1 means DRR ranks unrated items as the rating model does, near 0 that it learnt
+    /// something else (or nothing).
+    public var actionAlignment: Double
+  }
+
+  /// The rating model and simulator of one training split.
+  public static func simulator(
+    training: InteractionData, configuration: Configuration, seed: UInt64
+  ) throws -> (ratingModel: BiasedMatrixFactorization, simulator: RatingRewardSimulator) {
+    let ratingModel = try BiasedMatrixFactorization.fit(
+      training, configuration: configuration.ratingModel, options: FitOptions(seed: seed))
+    let simulator = try RatingRewardSimulator(
+      training: training, model: ratingModel,
+      configuration: RatingRewardSimulator.Configuration(
+        historyLength: configuration.drr.historyLength, episodeLength: configuration.drr.episodeLength))
+    return (ratingModel, simulator)
+  }
+
+  /// Protocols 1 and 2 for a trained `drr` (without the baselines when `ratingModel` is nil).
+  public static func rankings(
+    drr: DRR, ratingModel: BiasedMatrixFactorization?, training: InteractionData, test: InteractionData, seed: UInt64
+  ) throws -> (reranking: [RankingResult], catalogue: [RankingResult]) {
+    func rank(_ candidates: OfflineRankingProtocol.Candidates) throws -> [RankingResult] {
+      let evaluation = try OfflineRankingProtocol(
+        training: training, test: test,
+        configuration: OfflineRankingProtocol.Configuration(
+          candidates: candidates, cutoffs: [5, 10], historyLength: drr.configuration.historyLength, seed: seed))
+      // Protocol users and items are the training vocabularies, as in the simulator.
+      let drrScorer: RankingScorer = { query in
+        drr.scores(user: query.user, history: query.history, candidates: query.candidates)
+      }
+      var rows = [try evaluation.evaluate("drr (\(drr.configuration.stateModule.rawValue))", scorer: drrScorer)]
+      guard let ratingModel else { return rows }
+      rows += [
+        try evaluation.evaluate("rating model", scorer: evaluation.ratingScorer(ratingModel)),
+        try evaluation.evaluate("item mean", scorer: evaluation.itemMeanScorer()),
+        try evaluation.evaluate("popularity", scorer: evaluation.popularityScorer()),
+        evaluation.expectedRandom(),
+        try evaluation.evaluate("oracle", scorer: evaluation.oracleScorer()),
+      ]
+      return rows
+    }
+    return (try rank(.ratedTestItems), try rank(.unratedItems))
   }
 
   /// Runs one seed; `progress` sees each training episode.
@@ -53,42 +98,32 @@ public struct DRRExperiment: Sendable {
     training: InteractionData, test: InteractionData, configuration: Configuration, seed: UInt64,
     progress: ((DRR.EpisodeLog) -> Void)? = nil
   ) throws -> (result: Result, model: DRR) {
-    let ratingModel = try BiasedMatrixFactorization.fit(
-      training, configuration: configuration.ratingModel, options: FitOptions(seed: seed))
-    let simulator = try RatingRewardSimulator(
-      training: training, model: ratingModel,
-      configuration: RatingRewardSimulator.Configuration(
-        historyLength: configuration.drr.historyLength, episodeLength: configuration.drr.episodeLength))
+    let (ratingModel, simulator) = try Self.simulator(training: training, configuration: configuration, seed: seed)
     let started = Date()
     let (drr, log) = try DRR.fit(
       simulator: simulator, configuration: configuration.drr, seed: seed, progress: progress)
     let seconds = Date().timeIntervalSince(started)
 
-    func rank(_ candidates: OfflineRankingProtocol.Candidates, cutoffs: [Int]) throws -> [RankingResult] {
-      let evaluation = try OfflineRankingProtocol(
-        training: training, test: test,
-        configuration: OfflineRankingProtocol.Configuration(
-          candidates: candidates, cutoffs: cutoffs, historyLength: configuration.drr.historyLength, seed: seed))
-      // Protocol users and items are the training vocabularies, as in the simulator.
-      let drrScorer: RankingScorer = { query in
-        drr.scores(user: query.user, history: query.history, candidates: query.candidates)
-      }
-      return [
-        try evaluation.evaluate("drr (\(configuration.drr.stateModule.rawValue))", scorer: drrScorer),
-        try evaluation.evaluate("rating model", scorer: evaluation.ratingScorer(ratingModel)),
-        try evaluation.evaluate("item mean", scorer: evaluation.itemMeanScorer()),
-        try evaluation.evaluate("popularity", scorer: evaluation.popularityScorer()),
-        evaluation.expectedRandom(),
-        try evaluation.evaluate("oracle", scorer: evaluation.oracleScorer()),
-      ]
-    }
-    let reranking = try rank(.ratedTestItems, cutoffs: [5, 10])
-    let catalogue = try rank(.unratedItems, cutoffs: [5, 10])
+    let (reranking, catalogue) = try rankings(
+      drr: drr, ratingModel: ratingModel, training: training, test: test, seed: seed)
     let online = try onlineRewards(drr: drr, simulator: simulator, configuration: configuration, seed: seed)
+    var alignment = 0.0
+    for user in simulator.eligibleUsers {
+      let a = drr.action(user: user, history: simulator.positives.latest(configuration.drr.historyLength, of: user))
+      let u = Array(drr.userEmbeddings.row(user))
+      var dot: Float = 0, na: Float = 0, nu: Float = 0
+      for c in a.indices {
+        dot += a[c] * u[c]
+        na += a[c] * a[c]
+        nu += u[c] * u[c]
+      }
+      alignment += Double(dot / max((na * nu).squareRoot(), 1e-12))
+    }
+    alignment /= Double(max(simulator.eligibleUsers.count, 1))
     return (
       Result(
         seed: seed, reranking: reranking, catalogue: catalogue, online: online, learningCurve: log,
-        trainingSeconds: seconds, skippedUsers: simulator.skippedUserCount),
+        trainingSeconds: seconds, skippedUsers: simulator.skippedUserCount, actionAlignment: alignment),
       drr
     )
   }
