@@ -32,6 +32,7 @@ struct RLBenchCommand: ParsableCommand {
   @Option(help: "Trials; the best is reported.") var trials: Int = 3
   @Option(help: "Threads (the update runs on one; accepted for the comparison script).") var threads: Int = 1
   @Flag(help: "Print one JSON object.") var json = false
+  @Flag(help: "Also time the layer kernels (GFLOP/s) of the update's matrix shapes.") var kernels = false
 
   struct Result: Encodable {
     var seconds_per_update: Double
@@ -41,6 +42,8 @@ struct RLBenchCommand: ParsableCommand {
     var embedding: Int
     var hidden: Int
     var trials: Int
+    var dtype = "float32"
+    var phases: [String: Double]
   }
 
   func validate() throws {
@@ -71,9 +74,37 @@ struct RLBenchCommand: ParsableCommand {
       let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       best = min(best, elapsed / Double(updates))
     }
+    // One more, instrumented run splits an update into its phases.
+    var phases = DDPG.PhaseTimes()
+    let profiled = max(updates / 4, 1)
+    for _ in 0..<profiled { checksum += agent.update(sample, phases: &phases).criticLoss }
     let result = Result(
       seconds_per_update: best, updates: updates, threads: threads, batch: batch, embedding: d, hidden: hidden,
-      trials: trials)
+      trials: trials,
+      phases: [
+        "target": phases.target / Double(profiled), "critic": phases.critic / Double(profiled),
+        "actor": phases.actor / Double(profiled), "soft_update": phases.softUpdate / Double(profiled),
+      ])
+    if kernels {
+      for (m, n, k) in [(batch, hidden, 3 * d), (batch, hidden, hidden), (batch, d, hidden), (batch, hidden, 4 * d)] {
+        let a = random(m, k), b = random(k, n), bt = random(n, k), at = random(k, m)
+        var c = Matrix(rows: m, columns: n)
+        let reps = 400
+        func time(_ body: () -> Void) -> Double {
+          let start = DispatchTime.now().uptimeNanoseconds
+          for _ in 0..<reps { body() }
+          return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(reps)
+        }
+        let flops = 2.0 * Double(m * n * k)
+        let nn = time { Gemm.multiply(a, b, into: &c, transposeA: false, accumulate: false) }
+        let tn = time { Gemm.multiply(at, b, into: &c, transposeA: true, accumulate: false) }
+        var cn = Matrix(rows: m, columns: n)
+        let nt = time { Gemm.multiplyTransposed(a, bt, into: &cn) }
+        let nt2 = time { Gemm.multiplyByTransposing(a, bt, into: &cn) }
+        print(String(format: "m %d n %d k %d: a·b %.1f  aᵀ·b %.1f  a·bᵀ %.1f (by transposing %.1f) GFLOP/s", m, n, k,
+          flops / nn / 1e9, flops / tn / 1e9, flops / nt / 1e9, flops / nt2 / 1e9))
+      }
+    }
     if json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]

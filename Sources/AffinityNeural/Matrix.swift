@@ -101,7 +101,6 @@ public enum Gemm {
 
   /// The raw kernel: element `(i, p)` of A is at `a[i·aRow + p·aColumn]`; B is `k × n` with row
   /// stride `ldb`; C is `m × n` with row stride `ldc`.
-  @inline(__always)
   static func kernel(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aColumn: Int,
     b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
@@ -120,27 +119,36 @@ public enum Gemm {
       }
     }
     var j = 0
-    // Column panels of 16.
+    // Column panels of 16, rows in blocks of 6 (12 accumulators, 2 loads of B, 1 broadcast).
     while j + 16 <= n {
       var i = 0
-      while i + 4 <= m {
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
-        let a0 = a + i * aRow, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow
+      while i + 6 <= m {
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        let a0 = a + i * aRow, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow
         for p in 0..<k {
           let b0 = loadB(p, j), b1 = loadB(p, j + 8)
           let offset = p * aColumn
-          let x0 = V(repeating: a0[offset]), x1 = V(repeating: a1[offset])
-          let x2 = V(repeating: a2[offset]), x3 = V(repeating: a3[offset])
-          c00.addProduct(x0, b0); c01.addProduct(x0, b1)
-          c10.addProduct(x1, b0); c11.addProduct(x1, b1)
-          c20.addProduct(x2, b0); c21.addProduct(x2, b1)
-          c30.addProduct(x3, b0); c31.addProduct(x3, b1)
+          var x = V(repeating: a0[offset])
+          c00.addProduct(x, b0); c01.addProduct(x, b1)
+          x = V(repeating: a1[offset])
+          c10.addProduct(x, b0); c11.addProduct(x, b1)
+          x = V(repeating: a2[offset])
+          c20.addProduct(x, b0); c21.addProduct(x, b1)
+          x = V(repeating: a3[offset])
+          c30.addProduct(x, b0); c31.addProduct(x, b1)
+          x = V(repeating: a4[offset])
+          c40.addProduct(x, b0); c41.addProduct(x, b1)
+          x = V(repeating: a5[offset])
+          c50.addProduct(x, b0); c51.addProduct(x, b1)
         }
         store(c00, i, j); store(c01, i, j + 8)
         store(c10, i + 1, j); store(c11, i + 1, j + 8)
         store(c20, i + 2, j); store(c21, i + 2, j + 8)
         store(c30, i + 3, j); store(c31, i + 3, j + 8)
-        i += 4
+        store(c40, i + 4, j); store(c41, i + 4, j + 8)
+        store(c50, i + 5, j); store(c51, i + 5, j + 8)
+        i += 6
       }
       while i < m {
         var c0 = V(), c1 = V()
@@ -178,14 +186,24 @@ public enum Gemm {
       }
       j += 8
     }
-    // The last < 8 columns.
+    // The last < 8 columns: B's columns copied into a zero-padded k × 8 panel, the 8-wide kernel
+    // into a scratch C, then the valid columns written back.
     if j < n {
+      let width = n - j
+      var panel = [Float](repeating: 0, count: k * 8)
+      for p in 0..<k { for jj in 0..<width { panel[p * 8 + jj] = b[p * ldb + j + jj] } }
+      var scratch = [Float](repeating: 0, count: m * 8)
+      panel.withUnsafeBufferPointer { pp in
+        scratch.withUnsafeMutableBufferPointer { sp in
+          guard let pb = pp.baseAddress, let sb = sp.baseAddress else { return }
+          kernel(
+            m: m, n: 8, k: k, a: a, aRow: aRow, aColumn: aColumn, b: pb, ldb: 8, c: sb, ldc: 8, accumulate: false)
+        }
+      }
       for i in 0..<m {
-        let a0 = a + i * aRow
-        for jj in j..<n {
-          var sum: Float = 0
-          for p in 0..<k { sum += a0[p * aColumn] * b[p * ldb + jj] }
-          c[i * ldc + jj] = accumulate ? c[i * ldc + jj] + sum : sum
+        for jj in 0..<width {
+          let value = scratch[i * 8 + jj]
+          c[i * ldc + j + jj] = accumulate ? c[i * ldc + j + jj] + value : value
         }
       }
     }
@@ -193,6 +211,16 @@ public enum Gemm {
 }
 
 extension Gemm {
+  /// `c = a · bᵀ` through the `a · b` kernel: `cᵀ = b · aᵀ`, with `a` (small: a batch) and the
+  /// result transposed on the way. Faster than ``multiplyTransposed(_:_:into:)`` when `a` has few
+  /// rows and `b` many (a layer's `dx = dy Wᵀ` with `W` stored `inputs × outputs`).
+  public static func multiplyByTransposing(_ a: Matrix, _ b: Matrix, into c: inout Matrix) {
+    assert(a.columns == b.columns && c.rows == a.rows && c.columns == b.rows, "GEMM shapes do not agree")
+    var result = Matrix(rows: b.rows, columns: a.rows)
+    multiply(b, a.transposed, into: &result, transposeA: false, accumulate: false)
+    c = result.transposed
+  }
+
   /// `c = a · bᵀ` for row-major `a` (`m × k`) and `b` (`n × k`): every entry is a dot product of
   /// two contiguous rows, so no transposed copy of `b` is made (a layer's `dx = dy Wᵀ`).
   public static func multiplyTransposed(_ a: Matrix, _ b: Matrix, into c: inout Matrix) {

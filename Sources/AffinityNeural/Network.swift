@@ -301,7 +301,7 @@ public struct Network: Sendable, Equatable {
           // dx = dy Wᵀ: W is inputs × outputs, so each entry is a dot of a dy row and a W row.
           let weight = Matrix(rows: inputs, columns: outputs, storage: parameters[slot])
           var dx = Matrix(rows: dy.rows, columns: inputs)
-          Gemm.multiplyTransposed(dy, weight, into: &dx)
+          Gemm.multiplyByTransposing(dy, weight, into: &dx)
           dy = dx
         } else {
           return (nil, Gradients(tensors: gradients))

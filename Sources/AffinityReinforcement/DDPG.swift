@@ -1,5 +1,6 @@
 public import AffinityCore
 public import AffinityNeural
+import Foundation
 
 /// Deep deterministic policy gradient (Lillicrap et al. 2016): an actor `μ(s)` and a critic
 /// `Q(s, a)`, each with a slowly tracking target copy.
@@ -72,8 +73,15 @@ public struct DDPG: Sendable {
     public var nextStates: Matrix
     public var done: [Bool]
     public var weights: [Float]
+    /// The actions the target policy takes in the next states, when the caller maps them (for
+    /// example onto the nearest real item); nil: the target actor's output.
+    public var nextActions: Matrix?
 
-    public init(states: Matrix, actions: Matrix, rewards: [Float], nextStates: Matrix, done: [Bool], weights: [Float]) {
+    public init(
+      states: Matrix, actions: Matrix, rewards: [Float], nextStates: Matrix, done: [Bool], weights: [Float],
+      nextActions: Matrix? = nil
+    ) {
+      self.nextActions = nextActions
       self.states = states
       self.actions = actions
       self.rewards = rewards
@@ -92,6 +100,12 @@ public struct DDPG: Sendable {
     public var tdErrors: [Float]
     /// ∂(−Q)/∂s per transition row (for a trainable state representation), when asked for.
     public var stateGradient: Matrix?
+  }
+
+  /// Seconds spent in each part of ``update(_:stateGradient:phases:)``, summed over calls.
+  public struct PhaseTimes: Sendable {
+    public var target = 0.0, critic = 0.0, actor = 0.0, softUpdate = 0.0
+    public init() {}
   }
 
   public let configuration: Configuration
@@ -144,6 +158,12 @@ public struct DDPG: Sendable {
     return configuration.normalizesActions ? Self.normalized(z).actions : z
   }
 
+  /// `μ'(s)`: the target actor's actions.
+  public func targetAct(_ states: Matrix) -> Matrix {
+    let z = targetActor.forward(states)
+    return configuration.normalizesActions ? Self.normalized(z).actions : z
+  }
+
   /// Each row scaled to unit length, with the lengths.
   static func normalized(_ z: Matrix) -> (actions: Matrix, norms: [Float]) {
     var out = z
@@ -165,21 +185,42 @@ public struct DDPG: Sendable {
 
   /// One DDPG update on `batch`: critic step, actor step, soft target updates.
   public mutating func update(_ batch: Batch, stateGradient: Bool = false) -> Step {
+    var ignored: PhaseTimes?
+    return update(batch, stateGradient: stateGradient, timing: &ignored)
+  }
+
+  /// ``update(_:stateGradient:)`` that also adds each phase's time to `phases`.
+  public mutating func update(_ batch: Batch, stateGradient: Bool = false, phases: inout PhaseTimes) -> Step {
+    var timing: PhaseTimes? = phases
+    let step = update(batch, stateGradient: stateGradient, timing: &timing)
+    phases = timing ?? phases
+    return step
+  }
+
+  mutating func update(_ batch: Batch, stateGradient: Bool, timing: inout PhaseTimes?) -> Step {
     let c = configuration
+    var clock = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+    func lap(_ field: WritableKeyPath<PhaseTimes, Double>) {
+      guard timing != nil else { return }
+      let now = DispatchTime.now().uptimeNanoseconds
+      timing?[keyPath: field] += Double(now - clock) / 1e9
+      clock = now
+    }
     let n = batch.states.rows
     // Targets.
-    let nextRaw = targetActor.forward(batch.nextStates)
-    let nextActions = c.normalizesActions ? Self.normalized(nextRaw).actions : nextRaw
+    let nextActions = batch.nextActions ?? targetAct(batch.nextStates)
     let nextValues = targetCritic.forward(Matrix.concatenating(batch.nextStates, nextActions))
     var targets = Matrix(rows: n, columns: 1)
     for r in 0..<n {
       targets.storage[r] = batch.rewards[r] + (batch.done[r] ? 0 : c.gamma * nextValues.storage[r])
     }
+    lap(\.target)
     // Critic.
     let criticTrace = critic.forward(Matrix.concatenating(batch.states, batch.actions), generator: &generator)
     let (criticLoss, dValue) = Loss.meanSquaredError(criticTrace.output, targets, weights: batch.weights)
     let tdErrors = (0..<n).map { abs(criticTrace.output.storage[$0] - targets.storage[$0]) }
     criticOptimizer.step(&critic, critic.backward(dValue, trace: criticTrace).gradients)
+    lap(\.critic)
     // Actor: ascend Q(s, μ(s)) through the updated critic.
     let actorTrace = actor.forward(batch.states, generator: &generator)
     let (policyActions, norms) = c.normalizesActions ? Self.normalized(actorTrace.output) : (actorTrace.output, [])
@@ -199,8 +240,10 @@ public struct DDPG: Sendable {
     }
     let (dActorInput, actorGradients) = actor.backward(dAction, trace: actorTrace, inputGradient: stateGradient)
     actorOptimizer.step(&actor, actorGradients)
+    lap(\.actor)
     targetActor.softUpdate(toward: actor, tau: c.tau)
     targetCritic.softUpdate(toward: critic, tau: c.tau)
+    lap(\.softUpdate)
     var dState: Matrix?
     if stateGradient, var total = dActorInput {
       // The state reaches −Q both through the actor and directly as the critic's input.

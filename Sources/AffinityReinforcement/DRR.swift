@@ -391,22 +391,22 @@ public struct DRR: Sendable {
 
   /// The unshown item with the largest `a · e_j` (−1 when every item was shown).
   func bestItem(_ a: [Float], excluding shown: Set<Int>) -> Int {
-    let e = embeddingWidth
-    var best = -1
-    var bestScore = -Float.infinity
-    itemEmbeddings.storage.withUnsafeBufferPointer { ie in
-      a.withUnsafeBufferPointer { ap in
-        for j in 0..<itemCount {
-          var s: Float = 0
-          for c in 0..<e { s += ap[c] * ie[j * e + c] }
-          if s > bestScore, !shown.contains(j) {
-            bestScore = s
-            best = j
-          }
-        }
+    bestItems(Matrix(rows: 1, columns: a.count, storage: a), excluding: shown)[0]
+  }
+
+  /// Per row of `actions`, the item with the largest `a · e_j` outside `shown` (−1 if none).
+  func bestItems(_ actions: Matrix, excluding shown: Set<Int> = []) -> [Int] {
+    var scores = Matrix(rows: actions.rows, columns: itemCount)
+    Gemm.multiplyTransposed(actions, itemEmbeddings, into: &scores)
+    return (0..<actions.rows).map { r in
+      var best = -1
+      var bestScore = -Float.infinity
+      for j in 0..<itemCount where scores.storage[r * itemCount + j] > bestScore && !shown.contains(j) {
+        bestScore = scores.storage[r * itemCount + j]
+        best = j
       }
+      return best
     }
-    return best
   }
 
   /// One DDPG update from a replay batch, and DRR-ave's pooling weights from the actor's
@@ -422,11 +422,19 @@ public struct DRR: Sendable {
     }
     let current = decode(batch.states)
     let learnsPooling = configuration.stateModule == .average
+    let nextStates = states(decode(batch.nextStates))
+    // With item actions in replay, the bootstrap target also acts with a real item: the one the
+    // target actor's action picks (the critic is never asked about actions between items).
+    var nextActions: Matrix?
+    if configuration.replayAction == .item {
+      let picks = bestItems(agent.targetAct(nextStates))
+      nextActions = Matrix(stacking: picks.map { $0 >= 0 ? itemAction($0) : [Float](repeating: 0, count: embeddingWidth) })
+    }
     let step = agent.update(
       DDPG.Batch(
         states: states(current), actions: Matrix(rows: rows, columns: embeddingWidth, storage: batch.actions),
-        rewards: batch.rewards, nextStates: states(decode(batch.nextStates)), done: batch.isDone,
-        weights: batch.weights),
+        rewards: batch.rewards, nextStates: nextStates, done: batch.isDone,
+        weights: batch.weights, nextActions: nextActions),
       stateGradient: learnsPooling)
     if learnsPooling, let dState = step.stateGradient {
       // s = [u, u ⊙ v, v], v = Σ_l w_l e_l ⇒ ∂L/∂w_l = Σ_rows (ds_v + u ⊙ ds_uv) · e_l.
