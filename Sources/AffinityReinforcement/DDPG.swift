@@ -28,11 +28,16 @@ public struct DDPG: Sendable {
     /// that score items by a dot product, only the direction matters, and a critic linear in the
     /// action then has a finite maximiser.
     public var normalizesActions: Bool
+    /// The critic also sees `a ⊙ s[0..<A]`, the action times the state's first `A` values (for
+    /// DRR, the user's embedding): the user–item interaction a dot-product reward is made of,
+    /// which a ReLU network otherwise has to approximate from `[s, a]`.
+    public var actionInteractions: Bool
 
     public init(
       stateWidth: Int, actionWidth: Int, hidden: [Int] = [256, 256], actorLearningRate: Float = 0.0005,
       criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9, layerNorm: Bool = false,
-      criticWeightDecay: Float = 0, clipNorm: Float? = nil, normalizesActions: Bool = false
+      criticWeightDecay: Float = 0, clipNorm: Float? = nil, normalizesActions: Bool = false,
+      actionInteractions: Bool = false
     ) {
       self.stateWidth = stateWidth
       self.actionWidth = actionWidth
@@ -45,7 +50,11 @@ public struct DDPG: Sendable {
       self.criticWeightDecay = criticWeightDecay
       self.clipNorm = clipNorm
       self.normalizesActions = normalizesActions
+      self.actionInteractions = actionInteractions
     }
+
+    /// The critic's input width.
+    var criticWidth: Int { stateWidth + actionWidth * (actionInteractions ? 2 : 1) }
 
     public func validate() throws(ConfigurationError) {
       let check = ConfigurationCheck("DDPG")
@@ -62,6 +71,11 @@ public struct DDPG: Sendable {
         throw ConfigurationError(model: "DDPG", parameter: "gamma", value: gamma, requirement: "in [0, 1)")
       }
       if let clipNorm { try check.positive("clipNorm", clipNorm) }
+      if actionInteractions && actionWidth > stateWidth {
+        throw ConfigurationError(
+          model: "DDPG", parameter: "actionInteractions", value: "true",
+          requirement: "an action (\(actionWidth)) no wider than the state (\(stateWidth))")
+      }
     }
   }
 
@@ -126,7 +140,7 @@ public struct DDPG: Sendable {
       outputActivation: c.normalizesActions ? .identity : .tanh, layerNorm: c.layerNorm,
       seed: seed &+ 1, finalScale: c.normalizesActions ? nil : 3e-3)
     critic = try Network.perceptron(
-      input: c.stateWidth + c.actionWidth, hidden: c.hidden, output: 1, layerNorm: c.layerNorm, seed: seed &+ 2,
+      input: c.criticWidth, hidden: c.hidden, output: 1, layerNorm: c.layerNorm, seed: seed &+ 2,
       finalScale: 3e-3)
     targetActor = actor
     targetCritic = critic
@@ -140,7 +154,7 @@ public struct DDPG: Sendable {
   public init(_ configuration: Configuration, actor: Network, critic: Network, seed: UInt64) throws {
     try self.init(configuration, seed: seed)
     guard actor.inputWidth == configuration.stateWidth, actor.outputWidth == configuration.actionWidth,
-      critic.inputWidth == configuration.stateWidth + configuration.actionWidth, critic.outputWidth == 1
+      critic.inputWidth == configuration.criticWidth, critic.outputWidth == 1
     else {
       throw NeuralError.shapeMismatch(
         expected: "actor \(configuration.stateWidth)→\(configuration.actionWidth), critic → 1",
@@ -180,7 +194,18 @@ public struct DDPG: Sendable {
 
   /// `Q(s, a)`.
   public func value(_ states: Matrix, _ actions: Matrix) -> Matrix {
-    critic.forward(Matrix.concatenating(states, actions))
+    critic.forward(criticInput(states, actions))
+  }
+
+  /// `[s, a]`, or `[s, a, a ⊙ s[0..<A]]` with action interactions.
+  func criticInput(_ states: Matrix, _ actions: Matrix) -> Matrix {
+    let base = Matrix.concatenating(states, actions)
+    guard configuration.actionInteractions else { return base }
+    var products = actions
+    for r in 0..<actions.rows {
+      for k in 0..<actions.columns { products[r, k] = actions[r, k] * states[r, k] }
+    }
+    return Matrix.concatenating(base, products)
   }
 
   /// One DDPG update on `batch`: critic step, actor step, soft target updates.
@@ -209,14 +234,14 @@ public struct DDPG: Sendable {
     let n = batch.states.rows
     // Targets.
     let nextActions = batch.nextActions ?? targetAct(batch.nextStates)
-    let nextValues = targetCritic.forward(Matrix.concatenating(batch.nextStates, nextActions))
+    let nextValues = targetCritic.forward(criticInput(batch.nextStates, nextActions))
     var targets = Matrix(rows: n, columns: 1)
     for r in 0..<n {
       targets.storage[r] = batch.rewards[r] + (batch.done[r] ? 0 : c.gamma * nextValues.storage[r])
     }
     lap(\.target)
     // Critic.
-    let criticTrace = critic.forward(Matrix.concatenating(batch.states, batch.actions), generator: &generator)
+    let criticTrace = critic.forward(criticInput(batch.states, batch.actions), generator: &generator)
     let (criticLoss, dValue) = Loss.meanSquaredError(criticTrace.output, targets, weights: batch.weights)
     let tdErrors = (0..<n).map { abs(criticTrace.output.storage[$0] - targets.storage[$0]) }
     criticOptimizer.step(&critic, critic.backward(dValue, trace: criticTrace).gradients)
@@ -224,12 +249,23 @@ public struct DDPG: Sendable {
     // Actor: ascend Q(s, μ(s)) through the updated critic.
     let actorTrace = actor.forward(batch.states, generator: &generator)
     let (policyActions, norms) = c.normalizesActions ? Self.normalized(actorTrace.output) : (actorTrace.output, [])
-    let qTrace = critic.forward(Matrix.concatenating(batch.states, policyActions), generator: &generator)
+    let qTrace = critic.forward(criticInput(batch.states, policyActions), generator: &generator)
     let meanQ = qTrace.output.storage.reduce(0, +) / Float(max(n, 1))
     let dQ = Matrix(rows: n, columns: 1, storage: [Float](repeating: -1 / Float(max(n, 1)), count: n))
     let (dInput, _) = critic.backward(dQ, trace: qTrace, inputGradient: true, parameterGradients: false)
-    let dCriticInput = dInput ?? Matrix(rows: n, columns: c.stateWidth + c.actionWidth)
+    var dCriticInput = dInput ?? Matrix(rows: n, columns: c.criticWidth)
     var dAction = dCriticInput.columns(c.stateWidth..<(c.stateWidth + c.actionWidth))
+    if c.actionInteractions {
+      // q = f(s, a, a ⊙ s₀): ∂/∂a += ∂/∂(a ⊙ s₀) ⊙ s₀ and ∂/∂s₀ += ∂/∂(a ⊙ s₀) ⊙ a.
+      let offset = c.stateWidth + c.actionWidth
+      for r in 0..<n {
+        for k in 0..<c.actionWidth {
+          let g = dCriticInput[r, offset + k]
+          dAction[r, k] += g * batch.states[r, k]
+          dCriticInput[r, k] += g * policyActions[r, k]
+        }
+      }
+    }
     if c.normalizesActions {
       // a = z/‖z‖ ⇒ ∂L/∂z = (∂L/∂a − a (a · ∂L/∂a)) / ‖z‖.
       for r in 0..<n {

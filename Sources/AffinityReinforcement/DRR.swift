@@ -59,6 +59,8 @@ public struct DRR: Sendable {
     /// The reward depends on the action only through the item, so `.item` gives the critic a
     /// smooth target: with rating-model embeddings the reward is nearly linear in them.
     public var replayAction: ReplayAction
+    /// The critic also sees the action times the state's first block (DRR-ave: the user).
+    public var criticInteractions: Bool
 
     public enum ReplayAction: String, Codable, Hashable, Sendable, CaseIterable {
       case actor, item
@@ -72,7 +74,7 @@ public struct DRR: Sendable {
       replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
       explorationNoise: Float = 0.2, finalNoise: Float = 0.02, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
-      replayAction: ReplayAction = .item
+      replayAction: ReplayAction = .item, criticInteractions: Bool = true
     ) {
       self.stateModule = stateModule
       self.historyLength = historyLength
@@ -94,6 +96,7 @@ public struct DRR: Sendable {
       self.prioritized = prioritized
       self.normalizesActions = normalizesActions
       self.replayAction = replayAction
+      self.criticInteractions = criticInteractions
     }
 
     public func validate() throws(ConfigurationError) {
@@ -184,7 +187,8 @@ public struct DRR: Sendable {
         stateWidth: width, actionWidth: itemEmbeddings.columns, hidden: configuration.hidden,
         actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
         tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
-        clipNorm: configuration.clipNorm, normalizesActions: configuration.normalizesActions),
+        clipNorm: configuration.clipNorm, normalizesActions: configuration.normalizesActions,
+        actionInteractions: configuration.criticInteractions),
       seed: seed)
     poolingWeights = [Float](repeating: 1 / Float(n), count: n)
   }
@@ -500,7 +504,7 @@ extension DRR {
         stateWidth: width, actionWidth: itemMatrix.columns, hidden: configuration.hidden,
         actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
         tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
-        normalizesActions: configuration.normalizesActions),
+        normalizesActions: configuration.normalizesActions, actionInteractions: configuration.criticInteractions),
       actor: actor, critic: critic, seed: 0)
     self.init(
       configuration: configuration, itemEmbeddings: itemMatrix, userEmbeddings: userMatrix, agent: agent,
