@@ -140,6 +140,8 @@ struct DRROptions: ParsableArguments {
   @Option(help: "Action stored in replay: item (the recommended item's embedding) or actor (the noisy actor output, as in the paper).")
   var replayAction: String = "item"
   @Flag(help: "Critic input [s, a] only, as in the paper (default adds a ⊙ user).") var plainCritic = false
+  @Flag(help: "Let training episodes re-recommend items the user rated in training (observed rewards).")
+  var includeRatedItems = false
   @Option(help: "Gradient-norm clip of actor and critic.") var clipNorm: Float?
   @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
   @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
@@ -165,7 +167,7 @@ struct DRROptions: ParsableArguments {
       episodes: episodes, episodeLength: episodeLength, explorationNoise: noise, finalNoise: finalNoise,
       epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, clipNorm: clipNorm,
       prioritized: !uniformReplay, normalizesActions: !tanhActions, replayAction: stored,
-      criticInteractions: !plainCritic)
+      criticInteractions: !plainCritic, excludesRatedItems: !includeRatedItems)
     try drr.validate()
     var rating = DRRExperiment.defaultRatingModel
     rating.embeddingSize = embedding
@@ -199,6 +201,8 @@ struct RLEvaluateCommand: ParsableCommand {
   @OptionGroup var read: ReadOptions
   @Option(help: "Write the learning curves (SVG) here.") var plot: String?
   @Option(help: "Write every figure (JSON) here.") var json: String?
+  @Flag(help: "Tune without the test set: split each seed's training part again (80/20, seed + 1000) and report on that validation part.")
+  var validation = false
   @Flag(help: "No progress bar.") var quiet = false
 
   func run() throws {
@@ -226,8 +230,9 @@ struct RLEvaluateCommand: ParsableCommand {
     let bar = ProgressBar(enabled: !quiet)
     var results: [DRRExperiment.Result] = []
     for seed in seedList {
-      let split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
-      bar.begin("DRR seed \(seed)")
+      var split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
+      if validation { split = try SplitMethod.random(testFraction: 0.2).split(split.train, seed: seed + 1000) }
+      bar.begin("DRR seed \(seed)" + (validation ? " (validation)" : ""))
       var recent: [Float] = []
       let total = configuration.drr.episodes
       let (result, _) = try DRRExperiment.run(
@@ -245,6 +250,7 @@ struct RLEvaluateCommand: ParsableCommand {
       bar.finish(String(format: "%.0f s", result.trainingSeconds))
       results.append(result)
     }
+    if validation { print("VALIDATION split (80/20 of each seed's training part, seed + 1000); the test set is not used") }
     print(Self.report(results, configuration: configuration))
     if let plot {
       let series = results.map { r in

@@ -61,6 +61,10 @@ public struct DRR: Sendable {
     public var replayAction: ReplayAction
     /// The critic also sees the action times the state's first block (DRR-ave: the user).
     public var criticInteractions: Bool
+    /// Training episodes recommend only items the user did not rate in training (their reward is
+    /// the rating model's prediction), as both offline protocols do; off, an episode may
+    /// re-recommend rated items and earn their observed rating.
+    public var excludesRatedItems: Bool
 
     public enum ReplayAction: String, Codable, Hashable, Sendable, CaseIterable {
       case actor, item
@@ -74,7 +78,7 @@ public struct DRR: Sendable {
       replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
       explorationNoise: Float = 0.2, finalNoise: Float = 0.02, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
-      replayAction: ReplayAction = .item, criticInteractions: Bool = true
+      replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true
     ) {
       self.stateModule = stateModule
       self.historyLength = historyLength
@@ -97,6 +101,7 @@ public struct DRR: Sendable {
       self.normalizesActions = normalizesActions
       self.replayAction = replayAction
       self.criticInteractions = criticInteractions
+      self.excludesRatedItems = excludesRatedItems
     }
 
     public func validate() throws(ConfigurationError) {
@@ -324,6 +329,7 @@ public struct DRR: Sendable {
       let user = simulator.eligibleUsers[generator.nextInt(below: simulator.eligibleUsers.count)]
       var history = try simulator.reset(user: user)
       var shown = Set(history)
+      if c.excludesRatedItems { shown.formUnion(simulator.ratedItems(of: user)) }
       var rewardSum: Float = 0, lossSum: Float = 0, qSum: Float = 0
       var updates = 0
       for t in 0..<c.episodeLength {
@@ -379,11 +385,12 @@ public struct DRR: Sendable {
     return log
   }
 
-  /// Item `j`'s embedding as an action: unit length when actions are normalised, else scaled
-  /// into the tanh box.
+  /// Item `j`'s embedding as an action: as it is when actions are normalised (the reward is
+  /// nearly linear in the raw embedding, and the critic's gradient direction is what the unit
+  /// action follows), else scaled into the tanh box.
   func itemAction(_ j: Int) -> [Float] {
     let row = Array(itemEmbeddings.row(j))
-    if configuration.normalizesActions { return Self.unit(row) }
+    if configuration.normalizesActions { return row }
     let scale = max(row.map(abs).max() ?? 1, 1e-6)
     return row.map { $0 / scale }
   }

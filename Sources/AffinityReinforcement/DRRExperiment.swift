@@ -129,7 +129,7 @@ public struct DRRExperiment: Sendable {
   }
 
   /// Protocol 3: for every eligible user, one episode of `onlineSteps` slates of `onlineSlate`
-  /// items in the simulator; the mean reward per shown item of DRR (acting on its evolving
+  /// items the user did not rate in training, in the simulator; the mean reward per shown item of DRR (acting on its evolving
   /// state), the rating model's own ranking (the simulator's ground truth for unrated items, so a
   /// ceiling more than a rival), popularity and random.
   static func onlineRewards(
@@ -156,7 +156,8 @@ public struct DRRExperiment: Sendable {
       var shownCount = 0
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
-        var shown = Set(history)
+        // New items only: what the user rated in training is not recommended again.
+        var shown = Set(simulator.ratedItems(of: user)).union(history)
         for _ in 0..<steps {
           let scores = try policy(user, history, shown, &generator)
           let picks = top(slate, of: scores, excluding: shown)

@@ -194,6 +194,12 @@ public struct RatingRewardSimulator: Sendable {
   }
 
   /// `user`'s training rating of `item`, or nil when they did not rate it.
+  /// The items `user` rated in training, ascending.
+  public func ratedItems(of user: Int) -> [Int] {
+    guard user >= 0, user + 1 < ratedStarts.count else { return [] }
+    return ratedItems[ratedStarts[user]..<ratedStarts[user + 1]].map(Int.init)
+  }
+
   public func observedRating(user: Int, item: Int) -> Float? {
     var low = ratedStarts[user]
     var high = ratedStarts[user + 1]

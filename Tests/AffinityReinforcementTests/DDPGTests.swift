@@ -129,3 +129,54 @@ struct DDPGTests {
     #expect(throws: ConfigurationError.self) { try c.validate() }
   }
 }
+
+/// The shape of DRR's problem without the simulator: a user vector `u`, items `e_j`, reward
+/// `u · e_j` for the item the action picks. The best action points along `u`.
+@Suite("DDPG on a dot-product reward")
+struct DotProductRewardTests {
+  func cosineAfterTraining(interactions: Bool, normalized: Bool, updates: Int) throws -> Float {
+    let d = 8
+    var generator = SeededGenerator(seed: 11)
+    func unit(_ v: [Float]) -> [Float] {
+      let n = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
+      return v.map { $0 / n }
+    }
+    let users = (0..<40).map { _ in unit((0..<d).map { _ in Float(generator.nextGaussian()) }) }
+    let items = (0..<120).map { _ in unit((0..<d).map { _ in Float(generator.nextGaussian()) }) }
+    var agent = try DDPG(
+      DDPG.Configuration(
+        stateWidth: d, actionWidth: d, hidden: [32, 32], actorLearningRate: 0.002, criticLearningRate: 0.003,
+        tau: 0.01, normalizesActions: normalized, actionInteractions: interactions),
+      seed: 2)
+    for _ in 0..<updates {
+      var states = Matrix(rows: 32, columns: d)
+      var actions = Matrix(rows: 32, columns: d)
+      var rewards: [Float] = []
+      for r in 0..<32 {
+        let u = users[generator.nextInt(below: users.count)]
+        let j = generator.nextInt(below: items.count)
+        for c in 0..<d {
+          states[r, c] = u[c]
+          actions[r, c] = items[j][c]
+        }
+        rewards.append(zip(u, items[j]).reduce(0) { $0 + $1.0 * $1.1 })
+      }
+      _ = agent.update(
+        DDPG.Batch(
+          states: states, actions: actions, rewards: rewards, nextStates: states,
+          done: [Bool](repeating: true, count: 32), weights: [Float](repeating: 1, count: 32)))
+    }
+    let actions = agent.act(Matrix(stacking: users))
+    var total: Float = 0
+    for (r, u) in users.enumerated() {
+      let a = unit(Array(actions.row(r)))
+      total += zip(a, u).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+    return total / Float(users.count)
+  }
+
+  @Test func theActorTurnsTowardTheUser() throws {
+    let cosine = try cosineAfterTraining(interactions: true, normalized: true, updates: 800)
+    #expect(cosine > 0.8, "mean cosine(action, user) \(cosine)")
+  }
+}
