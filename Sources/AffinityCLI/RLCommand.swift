@@ -130,8 +130,8 @@ struct DRROptions: ParsableArguments {
   @Option(help: "Discount γ.") var gamma: Float = 0.9
   @Option(help: "Replay capacity.") var replay: Int = 200_000
   @Option(help: "Minibatch size.") var batch: Int = 64
-  @Option(help: "Initial Gaussian action noise σ (decays to --final-noise).") var noise: Float = 0.2
-  @Option(help: "Final action noise σ.") var finalNoise: Float = 0.02
+  @Option(help: "Initial Gaussian action noise σ (decays to --final-noise).") var noise: Float = 0.03
+  @Option(help: "Final action noise σ.") var finalNoise: Float = 0.01
   @Option(help: "Initial ε of ε-greedy item choice (decays to 0).") var epsilon: Float = 0.1
   @Flag(help: "Layer norm in actor and critic.") var layerNorm = false
   @Flag(help: "Uniform replay instead of prioritised.") var uniformReplay = false

@@ -76,7 +76,7 @@ public struct DRR: Sendable {
       stateModule: StateModule = .average, historyLength: Int = 5, hidden: [Int] = [256, 256],
       actorLearningRate: Float = 0.0005, criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9,
       replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
-      explorationNoise: Float = 0.2, finalNoise: Float = 0.02, epsilon: Float = 0.1, usesItemBias: Bool = true,
+      explorationNoise: Float = 0.03, finalNoise: Float = 0.01, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
       replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true
     ) {
