@@ -154,7 +154,7 @@ public struct RLSimulateCommand: ParsableCommand {
       let logged = outcome.loggedClickRates.map { String(format: "%.4f", $0) }.joined(separator: ", ")
       print(
         String(format: "best fixed slate: %.4f clicks per round", outcome.baseline.value)
-          + (logged.isEmpty ? "" : "; logging policy while logging: \(logged)"))
+          + (logged.isEmpty ? "" : "; logging policy while writing the logs: \(logged)"))
       print(
         Output.table(
           ["policy", "clicks/round", "95% CI", "train s", "run s"],

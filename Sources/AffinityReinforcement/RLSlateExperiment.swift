@@ -86,7 +86,8 @@ public enum RLSlateExperiment {
     public var baseline: SlateSimulation.FixedSlate
     /// The logging policy's click rate while writing each seed's logs.
     public var loggedClickRates: [Double]
-    /// Training seconds per policy (logging, REINFORCE fits, DQN pretraining), summed over seeds.
+    /// Seconds spent before the measured runs, summed over seeds: `"logs"` for writing the logs,
+    /// then each REINFORCE variant's fits and DQN's pretraining (when asked for).
     public var trainingSeconds: [String: Double]
     /// Per REINFORCE variant and seed, the training loss of each epoch.
     public var reinforceLosses: [String: [[Float]]]
@@ -110,13 +111,13 @@ public enum RLSlateExperiment {
     if needsLogs {
       let start = Date()
       for (i, seed) in c.seeds.enumerated() {
-        progress?("logging", Double(i) / Double(c.seeds.count))
+        progress?("writing logs", Double(i) / Double(c.seeds.count))
         logs.append(
           try SlateLog.collect(
             logging, environment: environment, rounds: c.loggedRounds, seed: seed &+ 10_000,
             clickMemory: c.reinforce.clickMemory, showMemory: c.reinforce.showMemory))
       }
-      trainingSeconds["logging"] = Date().timeIntervalSince(start)
+      trainingSeconds["logs"] = Date().timeIntervalSince(start)
     }
     let baseline = try SlateSimulation.bestFixedSlate(on: environment, rounds: c.rounds, seeds: c.seeds)
     var results: [SimulationResult] = []
@@ -127,7 +128,9 @@ public enum RLSlateExperiment {
       var agents: [any SlateAgent] = []
       let start = Date()
       for (i, seed) in c.seeds.enumerated() {
-        progress?("training \(name)", Double(i) / Double(c.seeds.count))
+        if policy.isReinforce || (policy == .dqn && c.dqnPretrainRounds > 0) {
+          progress?("training \(name)", Double(i) / Double(c.seeds.count))
+        }
         switch policy {
         case .reinforce, .reinforceIPS, .reinforceNaive, .reinforceLearnedBeta:
           var settings = c.reinforce
@@ -161,7 +164,9 @@ public enum RLSlateExperiment {
           agents.append(BanditSlateAgent(policy: RandomPolicy(arms: environment.armCount), slateSize: environment.slateSize))
         }
       }
-      if policy.isReinforce || policy == .dqn { trainingSeconds[name] = Date().timeIntervalSince(start) }
+      if policy.isReinforce || (policy == .dqn && c.dqnPretrainRounds > 0) {
+        trainingSeconds[name] = Date().timeIntervalSince(start)
+      }
       var next = 0
       var played = 0
       let total = Double(c.rounds * c.seeds.count)
