@@ -18,7 +18,8 @@ public struct RLSimulateCommand: ParsableCommand {
       and are then frozen. Every policy then runs --rounds rounds in a fresh session with seed s,
       so within a seed all meet the same users; DQN and the bandits learn during that run.
       The RL policies' state is the user's context plus decayed memories of their clicks and of
-      what they were shown; the bandits see the context only.
+      what they were shown (--state history); the bandits see the context only (--state context
+      gives the RL policies the same).
       Policies: reinforce (top-K corrected), reinforce-ips (λ = 1), reinforce-naive (no correction),
       reinforce-learned-beta (top-K with a learned behaviour network), dqn, logging, linucb,
       thompson, random. Prints the mean clicks per round with a 95 % t-interval over seeds.
@@ -41,6 +42,8 @@ public struct RLSimulateCommand: ParsableCommand {
   @Option(help: "DQN discount per visit of the same user.") var gamma: Float = 0.5
   @Option(help: "DQN target update: soft (τ = 0.01 per update) or hard (copy every 250 updates).")
   var targetUpdate: String = "soft"
+  @Option(help: "The RL policies' state: history (context, click and show memories) or context (the bandits' state).")
+  var state: String = "history"
   @Option(help: "Items shown per round.") var slateSize: Int = SlateEnvironment.Configuration().slateSize
   @Option(help: "Number of arms: the most-rated items of the world.") var pool: Int = SlateEnvironment.Configuration().poolSize
   @Option(help: "Seed of the synthetic world.") var worldSeed: UInt64 = 42
@@ -66,6 +69,9 @@ public struct RLSimulateCommand: ParsableCommand {
     if TopKReinforce.Serving(rawValue: serving) == nil {
       throw ValidationError("--serving must be sample or greedy; got '\(serving)'")
     }
+    if state != "history" && state != "context" {
+      throw ValidationError("--state must be history or context; got '\(state)'")
+    }
     if targetUpdate != "soft" && targetUpdate != "hard" {
       throw ValidationError("--target-update must be soft or hard; got '\(targetUpdate)'")
     }
@@ -90,9 +96,10 @@ public struct RLSimulateCommand: ParsableCommand {
       rounds: rounds, seeds: (0..<max(seeds, 0)).map { firstSeed &+ UInt64($0) }, loggedRounds: loggedRounds,
       reinforce: TopKReinforce.Configuration(
         learningRate: learningRate, epochs: epochs, weightCap: weightCap,
-        serving: TopKReinforce.Serving(rawValue: serving) ?? .sample),
+        serving: TopKReinforce.Serving(rawValue: serving) ?? .sample, usesHistory: state == "history"),
       dqn: SlateDQN.Configuration(
-        gamma: gamma, targetUpdate: targetUpdate == "hard" ? .hard(period: 250) : .soft(tau: 0.01)),
+        gamma: gamma, targetUpdate: targetUpdate == "hard" ? .hard(period: 250) : .soft(tau: 0.01),
+        usesHistory: state == "history"),
       dqnPretrainRounds: dqnPretrainRounds)
   }
 
@@ -134,7 +141,8 @@ public struct RLSimulateCommand: ParsableCommand {
       if !current.isEmpty { bar.finish("") }
       let setting =
         "synthetic slates (world seed \(worldSeed)): \(slateSize) of \(environment.armCount) items, "
-        + "\(environment.userCount) users, \(rounds) rounds × \(seeds) seeds, \(loggedRounds) logged rounds per seed"
+        + "\(environment.userCount) users, \(rounds) rounds × \(seeds) seeds, \(loggedRounds) logged rounds per seed, "
+        + "RL state: \(state)"
       if let plot {
         let svg = BanditSimulation.svg(
           outcome.results, title: "\(slateSize) of \(environment.armCount) items, \(rounds) rounds, mean of \(seeds) seeds",

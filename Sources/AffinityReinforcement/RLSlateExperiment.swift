@@ -115,7 +115,8 @@ public enum RLSlateExperiment {
         logs.append(
           try SlateLog.collect(
             logging, environment: environment, rounds: c.loggedRounds, seed: seed &+ 10_000,
-            clickMemory: c.reinforce.clickMemory, showMemory: c.reinforce.showMemory))
+            clickMemory: c.reinforce.clickMemory, showMemory: c.reinforce.showMemory,
+            usesMemories: c.reinforce.usesHistory))
       }
       trainingSeconds["logs"] = Date().timeIntervalSince(start)
     }

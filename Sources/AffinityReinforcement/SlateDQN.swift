@@ -54,12 +54,15 @@ public struct SlateDQN: Sendable {
     /// `μ_c`, `μ_h` of the ``SlateUserHistory`` state (slate world only).
     public var clickMemory: Float
     public var showMemory: Float
+    /// The click and show memories in the state (false: the context only).
+    public var usesHistory: Bool
 
     public init(
       hidden: [Int] = [64], learningRate: Float = 0.001, gamma: Float = 0.5, batchSize: Int = 32,
       replayCapacity: Int = 20_000, targetUpdate: TargetUpdate = .soft(tau: 0.01), doubleQ: Bool = true,
       loss: TDLoss = .huber, initialEpsilon: Float = 0.3, finalEpsilon: Float = 0.02, epsilonDecaySteps: Int = 3_000,
-      updatePeriod: Int = 1, clipNorm: Float? = 10, clickMemory: Float = 0.9, showMemory: Float = 0.5
+      updatePeriod: Int = 1, clipNorm: Float? = 10, clickMemory: Float = 0.9, showMemory: Float = 0.5,
+      usesHistory: Bool = true
     ) {
       self.hidden = hidden
       self.learningRate = learningRate
@@ -76,6 +79,7 @@ public struct SlateDQN: Sendable {
       self.clipNorm = clipNorm
       self.clickMemory = clickMemory
       self.showMemory = showMemory
+      self.usesHistory = usesHistory
     }
 
     public func validate() throws(ConfigurationError) {
@@ -289,7 +293,8 @@ public struct DQNAgent: SlateAgent {
     _ configuration: SlateDQN.Configuration = .init(), environment: SlateEnvironment, seed: UInt64, name: String = "dqn"
   ) throws {
     history = SlateUserHistory(
-      environment: environment, clickMemory: configuration.clickMemory, showMemory: configuration.showMemory)
+      environment: environment, clickMemory: configuration.clickMemory, showMemory: configuration.showMemory,
+      usesMemories: configuration.usesHistory)
     learner = try SlateDQN(configuration, stateWidth: history.stateWidth, actionCount: environment.armCount, seed: seed)
     self.name = name
     slateSize = environment.slateSize
@@ -326,6 +331,6 @@ public struct DQNAgent: SlateAgent {
     // The measured run starts a fresh world: forget the pretraining users' histories.
     history = SlateUserHistory(
       users: environment.userCount, arms: history.armCount, contextWidth: history.contextWidth,
-      clickMemory: history.clickMemory, showMemory: history.showMemory)
+      clickMemory: history.clickMemory, showMemory: history.showMemory, usesMemories: history.usesMemories)
   }
 }

@@ -66,13 +66,14 @@ public struct SlateLog: Sendable, Equatable {
   /// with the given memories.
   public static func collect(
     _ policy: PopularityLoggingPolicy, environment: SlateEnvironment, rounds: Int, seed: UInt64,
-    clickMemory: Float = 0.9, showMemory: Float = 0.5
+    clickMemory: Float = 0.9, showMemory: Float = 0.5, usesMemories: Bool = true
   ) throws(SlateSimulationError) -> SlateLog {
     guard policy.armCount == environment.armCount else {
       throw .armCount(policy: "logging policy", arms: policy.armCount, poolSize: environment.armCount)
     }
     var session = SlateSession(environment: environment, seed: seed)
-    var history = SlateUserHistory(environment: environment, clickMemory: clickMemory, showMemory: showMemory)
+    var history = SlateUserHistory(
+      environment: environment, clickMemory: clickMemory, showMemory: showMemory, usesMemories: usesMemories)
     var generator = SeededGenerator(seed: seed, stream: 0x106)
     var log = SlateLog(
       stateWidth: history.stateWidth, armCount: environment.armCount, states: [], slates: [], propensities: [],

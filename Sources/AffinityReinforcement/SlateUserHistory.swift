@@ -14,6 +14,8 @@ import Foundation
 /// `μ_h` (``showMemory``) are the agent's choices: it does not know the simulator's fatigue decay.
 ///
 /// Bandits in the same runs see only `x_u`; the history is what makes these policies stateful.
+/// With ``usesMemories`` off the state is `x_u` alone (the ablation that separates the state from
+/// the algorithm).
 ///
 /// - Complexity: O(arms) per visit; `2 · users · arms` floats.
 public struct SlateUserHistory: Sendable, Equatable {
@@ -21,18 +23,26 @@ public struct SlateUserHistory: Sendable, Equatable {
   public let contextWidth: Int
   public let clickMemory: Float
   public let showMemory: Float
+  /// Whether the state carries `c_u` and `h_u` after the context.
+  public let usesMemories: Bool
   var clicks: [Float]
   var shows: [Float]
 
   /// Empty memories for every user of `environment`.
-  public init(environment: SlateEnvironment, clickMemory: Float = 0.9, showMemory: Float = 0.5) {
+  public init(
+    environment: SlateEnvironment, clickMemory: Float = 0.9, showMemory: Float = 0.5, usesMemories: Bool = true
+  ) {
     self.init(
       users: environment.userCount, arms: environment.armCount, contextWidth: environment.contextDimension,
-      clickMemory: clickMemory, showMemory: showMemory)
+      clickMemory: clickMemory, showMemory: showMemory, usesMemories: usesMemories)
   }
 
-  public init(users: Int, arms: Int, contextWidth: Int, clickMemory: Float = 0.9, showMemory: Float = 0.5) {
+  public init(
+    users: Int, arms: Int, contextWidth: Int, clickMemory: Float = 0.9, showMemory: Float = 0.5,
+    usesMemories: Bool = true
+  ) {
     armCount = arms
+    self.usesMemories = usesMemories
     self.contextWidth = contextWidth
     self.clickMemory = clickMemory
     self.showMemory = showMemory
@@ -40,8 +50,8 @@ public struct SlateUserHistory: Sendable, Equatable {
     shows = clicks
   }
 
-  /// `context + 2 · arms`.
-  public var stateWidth: Int { contextWidth + 2 * armCount }
+  /// `context + 2 · arms`, or `context` without memories.
+  public var stateWidth: Int { contextWidth + (usesMemories ? 2 * armCount : 0) }
 
   /// The state of the user waiting in `observation`.
   public func state(_ observation: SlateObservation) -> [Float] {
@@ -54,7 +64,7 @@ public struct SlateUserHistory: Sendable, Equatable {
   func write(_ observation: SlateObservation, into out: inout [Float], at offset: Int) {
     for (c, v) in observation.context.prefix(contextWidth).enumerated() { out[offset + c] = Float(v) }
     let base = observation.user * armCount
-    guard observation.user >= 0, base + armCount <= clicks.count else { return }
+    guard usesMemories, observation.user >= 0, base + armCount <= clicks.count else { return }
     for a in 0..<armCount {
       out[offset + contextWidth + a] = clicks[base + a]
       out[offset + contextWidth + armCount + a] = shows[base + a]

@@ -71,12 +71,15 @@ public struct TopKReinforce: Sendable {
     /// `μ_c`, `μ_h` of the ``SlateUserHistory`` state.
     public var clickMemory: Float
     public var showMemory: Float
+    /// The click and show memories in the state (false: the context only).
+    public var usesHistory: Bool
 
     public init(
       hidden: [Int] = [64], learningRate: Float = 0.002, epochs: Int = 30, batchSize: Int = 64,
       correction: Correction = .topK, weightCap: Float = 10, slateSize: Int? = nil,
       propensities: Propensities = .logged, behaviourEpochs: Int = 5, serving: Serving = .sample,
-      regularization: Float = 1e-5, clipNorm: Float? = 5, clickMemory: Float = 0.9, showMemory: Float = 0.5
+      regularization: Float = 1e-5, clipNorm: Float? = 5, clickMemory: Float = 0.9, showMemory: Float = 0.5,
+      usesHistory: Bool = true
     ) {
       self.hidden = hidden
       self.learningRate = learningRate
@@ -92,6 +95,7 @@ public struct TopKReinforce: Sendable {
       self.clipNorm = clipNorm
       self.clickMemory = clickMemory
       self.showMemory = showMemory
+      self.usesHistory = usesHistory
     }
 
     public func validate() throws(ConfigurationError) {
@@ -284,7 +288,8 @@ public struct ReinforceAgent: SlateAgent {
   public init(model: TopKReinforce, environment: SlateEnvironment, name: String = "reinforce") {
     self.model = model
     history = SlateUserHistory(
-      environment: environment, clickMemory: model.configuration.clickMemory, showMemory: model.configuration.showMemory)
+      environment: environment, clickMemory: model.configuration.clickMemory, showMemory: model.configuration.showMemory,
+      usesMemories: model.configuration.usesHistory)
     self.name = name
     slateSize = environment.slateSize
   }

@@ -21,6 +21,7 @@ struct RLSimulateCommandTests {
     )
     #expect(Self.message(["--weight-cap", "0.5"]) == "--weight-cap must be a finite number ≥ 1; got 0.5")
     #expect(Self.message(["--gamma", "1"]) == "--gamma must be in [0, 1); got 1.0")
+    #expect(Self.message(["--state", "rnn"]) == "--state must be history or context; got 'rnn'")
     #expect(Self.message(["--serving", "best"]) == "--serving must be sample or greedy; got 'best'")
     #expect(Self.message(["--slate-size", "60"]) == "--slate-size must be in 1…--pool (50); got 60")
     #expect(Self.message(["--rounds", "0"]) == "--rounds, --seeds, --logged-rounds and --epochs must be ≥ 1")

@@ -98,6 +98,20 @@ struct ReinforceTests {
     #expect(abs(plain.value - Loss.crossEntropy(logits: trace.output, labels: actions).value) < 1e-5)
   }
 
+  @Test func historyStateHoldsContextThenClickAndShowMemories() {
+    var history = SlateUserHistory(users: 2, arms: 3, contextWidth: 2, clickMemory: 0.5, showMemory: 0.25)
+    let observation = SlateObservation(user: 1, context: [0.5, 1])
+    #expect(history.state(observation) == [0.5, 1, 0, 0, 0, 0, 0, 0])
+    history.record(SlateFeedback(user: 1, slate: [2, 0], clickedPosition: 0, clickProbability: 0.3))
+    history.record(SlateFeedback(user: 1, slate: [1], clickedPosition: nil, clickProbability: 0.2))
+    // clicks: arm 2 once, then ×0.5; shows: arms 2, 0 once (×0.25), arm 1 once.
+    #expect(history.state(observation) == [0.5, 1, 0, 0, 0.5, 0.25, 1, 0.25])
+    #expect(history.state(SlateObservation(user: 0, context: [0, 1])) == [0, 1, 0, 0, 0, 0, 0, 0])
+    let contextOnly = SlateUserHistory(users: 2, arms: 3, contextWidth: 2, usesMemories: false)
+    #expect(contextOnly.stateWidth == 2)
+    #expect(contextOnly.state(observation) == [0.5, 1])
+  }
+
   @Test func loggingPolicyPropensitiesSumToOneAndStayPositive() throws {
     let policy = try PopularityLoggingPolicy(arms: 20, temperature: 1, uniformShare: 0.2)
     #expect(abs(policy.propensities.reduce(0, +) - 1) < 1e-5)
