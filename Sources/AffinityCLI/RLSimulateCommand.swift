@@ -11,17 +11,17 @@ public struct RLSimulateCommand: ParsableCommand {
     commandName: "simulate",
     abstract: "Compare REINFORCE (top-K corrected, trained on logs), DQN and bandits online in the synthetic slate world.",
     discussion: """
-      The world is `affinity simulate --environment synthetic`'s with its default dynamics (position
-      bias, fatigue, drift): slates of --slate-size from the --pool most-rated items of the synthetic
-      world (--world-seed). Per seed s: a popularity-softmax logging policy writes --logged-rounds
-      slates with their propensities (session seed s + 10000); the REINFORCE variants train on them
-      and are then frozen. Every policy then runs --rounds rounds in a fresh session with seed s,
-      so within a seed all meet the same users; DQN and the bandits learn during that run.
-      The RL policies' state is the user's context plus decayed memories of their clicks and of
-      what they were shown (--state history); the bandits see the context only (--state context
+      The world is `affinity simulate --environment synthetic`'s with its default dynamics (position \
+      bias, fatigue, drift): slates of --slate-size from the --pool most-rated items of the synthetic \
+      world (--world-seed). Per seed s: a popularity-softmax logging policy writes --logged-rounds \
+      slates with their propensities (session seed s + 10000); the REINFORCE variants train on them \
+      and are then frozen. Every policy then runs --rounds rounds in a fresh session with seed s, \
+      so within a seed all meet the same users; DQN and the bandits learn during that run. \
+      The RL policies' state is the user's context plus decayed memories of their clicks and of \
+      what they were shown (--state history); the bandits see the context only (--state context \
       gives the RL policies the same).
-      Policies: reinforce (top-K corrected), reinforce-ips (λ = 1), reinforce-naive (no correction),
-      reinforce-learned-beta (top-K with a learned behaviour network), dqn, logging, linucb,
+      Policies: reinforce (top-K corrected), reinforce-ips (λ = 1), reinforce-naive (no correction), \
+      reinforce-learned-beta (top-K with a learned behaviour network), dqn, logging, linucb, \
       thompson, random. Prints the mean clicks per round with a 95 % t-interval over seeds.
       Example: affinity rl simulate --policy reinforce,dqn,linucb,thompson,random --seeds 3 --rounds 10000 --plot rl.svg
       """)
