@@ -12,7 +12,9 @@ struct RLCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rl",
     abstract: "Deep RL recommenders: train and evaluate DRR (DDPG actor-critic); time one update.",
-    subcommands: [RLTrainCommand.self, RLEvaluateCommand.self, RLBaselinesCommand.self, RLBenchCommand.self])
+    subcommands: [
+      RLTrainCommand.self, RLEvaluateCommand.self, RLBaselinesCommand.self, RLBenchCommand.self, RLSimulateCommand.self,
+    ])
 }
 
 /// `affinity rl bench`: the time of one DDPG update on random data (the shape of DRR's defaults).
