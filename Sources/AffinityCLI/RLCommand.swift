@@ -11,7 +11,7 @@ import Foundation
 struct RLCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rl",
-    abstract: "Deep RL recommenders: train and evaluate DRR (DDPG actor-critic); time one update.",
+    abstract: "Deep RL recommenders: DRR (DDPG actor-critic) on MovieLens, REINFORCE and DQN in the synthetic world; time one update.",
     subcommands: [
       RLTrainCommand.self, RLEvaluateCommand.self, RLBaselinesCommand.self, RLBenchCommand.self, RLSimulateCommand.self,
     ])
@@ -144,6 +144,8 @@ struct DRROptions: ParsableArguments {
   @Flag(help: "Critic input [s, a] only, as in the paper (default adds a ⊙ user).") var plainCritic = false
   @Flag(help: "Let training episodes re-recommend items the user rated in training (observed rewards).")
   var includeRatedItems = false
+  @Option(help: "Score the greedy policy in the simulator every N episodes and keep the best (0: keep the last).")
+  var selectionInterval: Int = 50
   @Option(help: "Gradient-norm clip of actor and critic.") var clipNorm: Float?
   @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
   @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
@@ -169,7 +171,8 @@ struct DRROptions: ParsableArguments {
       episodes: episodes, episodeLength: episodeLength, explorationNoise: noise, finalNoise: finalNoise,
       epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, clipNorm: clipNorm,
       prioritized: !uniformReplay, normalizesActions: !tanhActions, replayAction: stored,
-      criticInteractions: !plainCritic, excludesRatedItems: !includeRatedItems)
+      criticInteractions: !plainCritic, excludesRatedItems: !includeRatedItems,
+      selectionInterval: selectionInterval)
     try drr.validate()
     var rating = DRRExperiment.defaultRatingModel
     rating.embeddingSize = embedding
@@ -307,20 +310,20 @@ struct RLEvaluateCommand: ParsableCommand {
     }
     lines.append("")
     lines.append("3. online: mean reward per shown item, top-\(configuration.onlineSlate) slates × \(configuration.onlineSteps) steps per user, in the simulator")
-    for name in ["drr", "rating model", "popularity", "random"] {
+    for name in ["drr", "rating model", "popularity", "ucb1", "epsilon-greedy", "random"] {
       lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + stats(results.map { $0.online[name] ?? 0 }))
     }
-    // A seed "learns" when its last tenth of training earns clearly more per step than its first
-    // 50 episodes (which act almost at random) and its greedy policy beats random online.
+    // A seed "learns" when the agent kept by checkpoint selection scores clearly more in the
+    // simulator than the untrained one (training data only), and beats random online.
     let learned = results.filter { r in
-      let curve = r.learningCurve.map(\.meanReward)
-      let head = curve.prefix(50), tail = curve.suffix(max(curve.count / 10, 1))
-      let rose = tail.reduce(0, +) / Float(max(tail.count, 1)) > head.reduce(0, +) / Float(max(head.count, 1)) + 0.1
-      return rose && (r.online["drr"] ?? 0) > (r.online["random"] ?? 0) + 0.1
+      r.selectionBest > r.selectionInitial + 0.1 && (r.online["drr"] ?? 0) > (r.online["random"] ?? 0) + 0.1
     }.count
     lines.append("")
     lines.append("mean cosine of DRR's action with the user's rating-model vector: " + stats(results.map(\.actionAlignment)))
-    lines.append("seeds that learn (last tenth of training ≥ first 50 episodes + 0.1 per step, and online ≥ random + 0.1): \(learned) of \(results.count)")
+    lines.append("checkpoint selection (greedy top-5 reward of 200 training users in the simulator): before training "
+      + stats(results.map(\.selectionInitial)) + ", kept " + stats(results.map(\.selectionBest))
+      + ", kept after episode " + results.map { String($0.selectedEpisode) }.joined(separator: ", "))
+    lines.append("seeds that learn (kept agent ≥ untrained + 0.1 in the simulator, and online ≥ random + 0.1): \(learned) of \(results.count)")
     lines.append(String(format: "training time per seed: %@ s", results.map { String(format: "%.0f", $0.trainingSeconds) }.joined(separator: ", ")))
     return lines.joined(separator: "\n")
   }

@@ -65,6 +65,11 @@ public struct DRR: Sendable {
     /// the rating model's prediction), as both offline protocols do; off, an episode may
     /// re-recommend rated items and earn their observed rating.
     public var excludesRatedItems: Bool
+    /// Every this many episodes the greedy policy is scored in the simulator (mean reward of a
+    /// top-5 slate of unrated items for a fixed sample of users: training data only), and the
+    /// best-scoring agent is the one kept. DDPG's return often falls after an early peak; this
+    /// keeps the peak. 0 keeps the last agent.
+    public var selectionInterval: Int
 
     public enum ReplayAction: String, Codable, Hashable, Sendable, CaseIterable {
       case actor, item
@@ -78,7 +83,8 @@ public struct DRR: Sendable {
       replayCapacity: Int = 200_000, batchSize: Int = 64, episodes: Int = 3_000, episodeLength: Int = 10,
       explorationNoise: Float = 0.03, finalNoise: Float = 0.01, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
-      replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true
+      replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true,
+      selectionInterval: Int = 50
     ) {
       self.stateModule = stateModule
       self.historyLength = historyLength
@@ -102,6 +108,7 @@ public struct DRR: Sendable {
       self.replayAction = replayAction
       self.criticInteractions = criticInteractions
       self.excludesRatedItems = excludesRatedItems
+      self.selectionInterval = selectionInterval
     }
 
     public func validate() throws(ConfigurationError) {
@@ -112,6 +119,7 @@ public struct DRR: Sendable {
       try check.positive("episodeLength", episodeLength)
       try check.nonNegative("explorationNoise", explorationNoise)
       try check.nonNegative("finalNoise", finalNoise)
+      try check.nonNegative("selectionInterval", selectionInterval)
       if !(epsilon >= 0 && epsilon <= 1) {
         throw ConfigurationError(model: "DRR", parameter: "epsilon", value: epsilon, requirement: "in [0, 1]")
       }
@@ -135,6 +143,8 @@ public struct DRR: Sendable {
     /// Mean critic loss of the updates in this episode (0 before updates start).
     public var criticLoss: Float
     public var meanQ: Float
+    /// The greedy policy's score in the simulator when it was checked after this episode.
+    public var selectionScore: Float?
   }
 
   public let configuration: Configuration
@@ -145,6 +155,9 @@ public struct DRR: Sendable {
   public private(set) var agent: DDPG
   /// DRR-ave's pooling weights, one per history position (oldest first).
   public private(set) var poolingWeights: [Float]
+  /// Checkpoint selection: the greedy policy's simulator score before training, the best score,
+  /// and the episode after which the kept agent was taken (0: before training).
+  public private(set) var selection: (initial: Float, best: Float, episode: Int)?
 
   public var embeddingWidth: Int { itemEmbeddings.columns }
   public var itemCount: Int { itemEmbeddings.rows }
@@ -325,6 +338,17 @@ public struct DRR: Sendable {
     var log: [EpisodeLog] = []
     let totalSteps = Float(c.episodes * c.episodeLength)
     var stepIndex = 0
+    // Checkpoint selection on a fixed sample of users, scored in the simulator.
+    var sampler = SeededGenerator(seed: seed, stream: 0x5E1)
+    var sample = simulator.eligibleUsers
+    sampler.shuffle(&sample)
+    sample = Array(sample.prefix(200))
+    var best: (score: Float, agent: DDPG, pooling: [Float], episode: Int)?
+    var initialScore: Float = 0
+    if c.selectionInterval > 0 {
+      initialScore = try greedyScore(users: sample, simulator: simulator)
+      best = (initialScore, agent, poolingWeights, 0)
+    }
     for episode in 0..<c.episodes {
       let user = simulator.eligibleUsers[generator.nextInt(below: simulator.eligibleUsers.count)]
       var history = try simulator.reset(user: user)
@@ -379,10 +403,39 @@ public struct DRR: Sendable {
       let entry = EpisodeLog(
         episode: episode, user: user, meanReward: rewardSum / Float(c.episodeLength),
         criticLoss: updates > 0 ? lossSum / Float(updates) : 0, meanQ: updates > 0 ? qSum / Float(updates) : 0)
-      log.append(entry)
-      progress?(entry)
+      var logged = entry
+      if c.selectionInterval > 0, (episode + 1) % c.selectionInterval == 0 || episode == c.episodes - 1 {
+        let score = try greedyScore(users: sample, simulator: simulator)
+        logged.selectionScore = score
+        if score > best?.score ?? -.infinity { best = (score, agent, poolingWeights, episode + 1) }
+      }
+      log.append(logged)
+      progress?(logged)
+    }
+    if let best {
+      agent = best.agent
+      poolingWeights = best.pooling
+      selection = (initialScore, best.score, best.episode)
     }
     return log
+  }
+
+  /// The greedy policy's mean reward over `users`: a top-5 slate of items each user did not rate
+  /// in training, from their latest positives; simulator rewards only (no test data).
+  func greedyScore(users: [Int], simulator: RatingRewardSimulator) throws -> Float {
+    guard !users.isEmpty else { return 0 }
+    var total: Float = 0
+    var count = 0
+    for user in users {
+      let history = simulator.positives.latest(configuration.historyLength, of: user)
+      let excluded = Set(simulator.ratedItems(of: user)).union(history)
+      let scores = self.scores(user: user, history: history, candidates: Array(0..<itemCount))
+      for item in DRRExperiment.top(5, of: scores, excluding: excluded) {
+        total += try simulator.reward(user: user, item: item)
+        count += 1
+      }
+    }
+    return total / Float(max(count, 1))
   }
 
   /// Item `j`'s embedding as an action: as it is when actions are normalised (the reward is

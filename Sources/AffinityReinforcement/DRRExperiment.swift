@@ -51,6 +51,11 @@ public struct DRRExperiment: Sendable {
     /// near 1 means DRR ranks unrated items as the rating model does, near 0 that it learnt
     /// something else (or nothing).
     public var actionAlignment: Double
+    /// Checkpoint selection (training data only): the greedy policy's simulator score before
+    /// training and at the kept checkpoint, and that checkpoint's episode.
+    public var selectionInitial: Double
+    public var selectionBest: Double
+    public var selectedEpisode: Int
   }
 
   /// The rating model and simulator of one training split.
@@ -123,7 +128,9 @@ public struct DRRExperiment: Sendable {
     return (
       Result(
         seed: seed, reranking: reranking, catalogue: catalogue, online: online, learningCurve: log,
-        trainingSeconds: seconds, skippedUsers: simulator.skippedUserCount, actionAlignment: alignment),
+        trainingSeconds: seconds, skippedUsers: simulator.skippedUserCount, actionAlignment: alignment,
+        selectionInitial: Double(drr.selection?.initial ?? 0), selectionBest: Double(drr.selection?.best ?? 0),
+        selectedEpisode: drr.selection?.episode ?? configuration.drr.episodes),
       drr
     )
   }
@@ -131,7 +138,8 @@ public struct DRRExperiment: Sendable {
   /// Protocol 3: for every eligible user, one episode of `onlineSteps` slates of `onlineSlate`
   /// items the user did not rate in training, in the simulator; the mean reward per shown item of DRR (acting on its evolving
   /// state), the rating model's own ranking (the simulator's ground truth for unrated items, so a
-  /// ceiling more than a rival), popularity and random.
+  /// ceiling more than a rival), popularity, random, and two bandits over the items as arms that
+  /// learn online across the users (UCB1 and ε-greedy, ε = 0.1).
   static func onlineRewards(
     drr: DRR, simulator: RatingRewardSimulator, configuration: Configuration, seed: UInt64
   ) throws -> [String: Double] {
@@ -147,6 +155,10 @@ public struct DRRExperiment: Sendable {
       ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
       ("popularity", { _, _, _, _ in popularity.map(Float.init) }),
       ("random", { _, _, _, g in (0..<simulator.itemCount).map { _ in Float(g.nextUniform()) } }),
+      // Bandits learning online across the users, over the items as arms (their statistics are
+      // updated inside the loop below).
+      ("ucb1", { _, _, _, _ in [] }),
+      ("epsilon-greedy", { _, _, _, _ in [] }),
     ]
     var out: [String: Double] = [:]
     for (name, policy) in policies {
@@ -154,16 +166,37 @@ public struct DRRExperiment: Sendable {
       var generator = SeededGenerator(seed: seed, stream: 0x0911E)
       var total: Double = 0
       var shownCount = 0
+      var sums = [Double](repeating: 0, count: simulator.itemCount)
+      var counts = [Double](repeating: 0, count: simulator.itemCount)
+      var pulls = 0.0
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
         // New items only: what the user rated in training is not recommended again.
         var shown = Set(simulator.ratedItems(of: user)).union(history)
         for _ in 0..<steps {
-          let scores = try policy(user, history, shown, &generator)
+          var scores = try policy(user, history, shown, &generator)
+          if name == "ucb1" {
+            // UCB1 on rewards in [−1, 1]: mean + 2·√(2 ln t / n); unpulled items first.
+            scores = (0..<simulator.itemCount).map { j in
+              counts[j] == 0 ? Float.greatestFiniteMagnitude - Float(j)
+                : Float(sums[j] / counts[j] + 2 * (2 * Foundation.log(max(pulls, 1)) / counts[j]).squareRoot())
+            }
+          } else if name == "epsilon-greedy" {
+            // ε = 0.1 per slot; otherwise the best mean reward so far (unpulled items count 0).
+            scores = (0..<simulator.itemCount).map { j in
+              generator.nextUniform() < 0.1 ? Float(generator.nextUniform()) * 2
+                : Float(counts[j] == 0 ? 0 : sums[j] / counts[j])
+            }
+          }
           let picks = top(slate, of: scores, excluding: shown)
           guard !picks.isEmpty else { break }
           let step = try env.step(items: Array(picks))
           total += Double(step.rewards.reduce(0, +))
+          for (item, reward) in zip(picks, step.rewards) {
+            sums[item] += Double(reward)
+            counts[item] += 1
+            pulls += 1
+          }
           shownCount += picks.count
           shown.formUnion(picks)
           history = step.history
