@@ -552,7 +552,9 @@ extension DRR {
     }
     guard let actor = bundle.networks["actor"], let critic = bundle.networks["critic"],
       let items = bundle.tensors["items"], let users = bundle.tensors["users"], let pooling = bundle.tensors["pooling"],
-      items.shape.count == 2, users.shape.count == 2, pooling.values.count == configuration.historyLength
+      items.shape.count == 2, users.shape.count == 2, pooling.values.count == configuration.historyLength,
+      items.values.count == items.shape[0] * items.shape[1], users.values.count == users.shape[0] * users.shape[1],
+      items.shape[1] == users.shape[1], items.shape[0] > 0
     else {
       throw BundleError.corrupted(file: file, reason: "a DRR bundle needs actor, critic, items, users and pooling")
     }
