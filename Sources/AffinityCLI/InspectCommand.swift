@@ -1,5 +1,7 @@
 import AffinityCatalog
 import AffinityCore
+import AffinityNeural
+import AffinityReinforcement
 import ArgumentParser
 import Foundation
 
@@ -13,6 +15,20 @@ struct InspectCommand: ParsableCommand {
   @Option(help: "table or json.") var format: OutputFormat = .table
 
   func run() throws {
+    // Neural agents (`affinity rl train`) share the layout but not the recommender catalogue.
+    if let bundle = try? NeuralBundle.read(from: file), bundle.kind == DRR.bundleKind {
+      let agent = try DRR(bundle: bundle, file: file)
+      print("file            \(file) (neural bundle, format \(NeuralBundle.formatVersion))")
+      print("kind            \(bundle.kind) (\(agent.configuration.stateModule.rawValue))")
+      for key in bundle.provenance.keys.sorted() { print("\(key.padding(toLength: 16, withPad: " ", startingAt: 0))\(bundle.provenance[key] ?? "")") }
+      print("configuration   \(bundle.configuration)")
+      for name in bundle.networks.keys.sorted() {
+        guard let network = bundle.networks[name] else { continue }
+        print("network         \(name): \(network.inputWidth) → \(network.outputWidth), \(network.parameterCount) parameters")
+      }
+      print("items × width   \(agent.itemCount) × \(agent.embeddingWidth)")
+      return
+    }
     let summary = try CLIErrors.mapped { try ModelFile.inspect(file) }
     if format == .json {
       print(try Output.json(summary))

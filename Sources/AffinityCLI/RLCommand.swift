@@ -215,7 +215,12 @@ struct RLEvaluateCommand: ParsableCommand {
     guard !seedList.isEmpty else { throw ValidationError("--seeds must list integers, such as 1,2,3; got '\(seeds)'") }
     let data = try read.read(self.data)
     if let model {
-      let agent = try DRR(bundle: try NeuralBundle.read(from: model), file: model)
+      let bundle = try NeuralBundle.read(from: model)
+      let agent = try DRR(bundle: bundle, file: model)
+      // The agent's own split only: another seed's test set overlaps the training data it saw.
+      if let trained = bundle.provenance["seed"], seedList != [UInt64(trained) ?? 0] {
+        throw ValidationError("\(model) was trained on the split of seed \(trained); evaluate it with --seeds \(trained) (another seed's test ratings were in its training data)")
+      }
       for seed in seedList {
         let split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
         guard agent.itemCount == split.train.items.count else {
@@ -371,7 +376,9 @@ struct RLTrainCommand: ParsableCommand {
       }
     }
     bar.finish(String(format: "%.0f s", Date().timeIntervalSince(started)))
-    try model.bundle().write(to: output)
+    var bundle = try model.bundle()
+    bundle.provenance = ["data": self.data, "split": "random 0.2", "seed": String(seed)]
+    try bundle.write(to: output)
     let curve = RLEvaluateCommand.movingAverage(log.map { Double($0.meanReward) }, window: 100)
     if let plot {
       try AtomicFile.write(

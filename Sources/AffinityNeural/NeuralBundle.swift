@@ -16,6 +16,8 @@ public struct NeuralBundle: Sendable, Equatable {
   public var networks: [String: Network]
   /// Other named float tensors (embeddings, normalisers), each with its shape.
   public var tensors: [String: (shape: [Int], values: [Float])]
+  /// Where the model came from (data file, split, seed…), kept in the manifest.
+  public var provenance: [String: String] = [:]
 
   public init(
     kind: String, configuration: String, networks: [String: Network],
@@ -28,7 +30,7 @@ public struct NeuralBundle: Sendable, Equatable {
   }
 
   public static func == (a: NeuralBundle, b: NeuralBundle) -> Bool {
-    a.kind == b.kind && a.configuration == b.configuration && a.networks == b.networks
+    a.kind == b.kind && a.configuration == b.configuration && a.networks == b.networks && a.provenance == b.provenance
       && a.tensors.keys.sorted() == b.tensors.keys.sorted()
       && a.tensors.allSatisfy { key, value in
         b.tensors[key].map { $0.shape == value.shape && $0.values == value.values } ?? false
@@ -43,6 +45,7 @@ public struct NeuralBundle: Sendable, Equatable {
     var configuration: String
     var networks: [String: [Layer]]
     var sha256: [String: String]
+    var provenance: [String: String]?
   }
 
   public func encoded(createdAt: Date = Date()) throws(BundleError) -> [UInt8] {
@@ -61,7 +64,8 @@ public struct NeuralBundle: Sendable, Equatable {
       format: "affinity-model", formatVersion: Self.formatVersion, kind: kind,
       createdAt: ISO8601DateFormatter().string(from: createdAt), configuration: configuration,
       networks: networks.mapValues(\.layers),
-      sha256: Dictionary(list.map { ($0.name, SHA256.hex($0.bytes)) }, uniquingKeysWith: { a, _ in a }))
+      sha256: Dictionary(list.map { ($0.name, SHA256.hex($0.bytes)) }, uniquingKeysWith: { a, _ in a }),
+      provenance: provenance.isEmpty ? nil : provenance)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     do {
@@ -129,6 +133,8 @@ public struct NeuralBundle: Sendable, Equatable {
     }
     var tensors: [String: (shape: [Int], values: [Float])] = [:]
     for (name, tensor) in byName where !used.contains(name) { tensors[name] = (tensor.shape, floats(tensor)) }
-    return NeuralBundle(kind: manifest.kind, configuration: manifest.configuration, networks: networks, tensors: tensors)
+    var bundle = NeuralBundle(kind: manifest.kind, configuration: manifest.configuration, networks: networks, tensors: tensors)
+    bundle.provenance = manifest.provenance ?? [:]
+    return bundle
   }
 }

@@ -233,6 +233,9 @@ struct NeuralEngineTests {
     let bundle = NeuralBundle(
       kind: "test", configuration: #"{"a":1}"#, networks: ["actor": network],
       tensors: ["items": (shape: [2, 3], values: [1, 2, 3, 4, 5, 6])])
+    var withProvenance = bundle
+    withProvenance.provenance = ["seed": "3"]
+    #expect(try NeuralBundle.decode(withProvenance.encoded(), file: "p").provenance == ["seed": "3"])
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("neural-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
