@@ -243,20 +243,9 @@ struct RLEvaluateCommand: ParsableCommand {
       var split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
       if validation { split = try SplitMethod.random(testFraction: 0.2).split(split.train, seed: seed + 1000) }
       bar.begin("DRR seed \(seed)" + (validation ? " (validation)" : ""))
-      var recent: [Float] = []
-      let total = configuration.drr.episodes
       let (result, _) = try DRRExperiment.run(
-        training: split.train, test: split.test, configuration: configuration, seed: seed
-      ) { entry in
-        recent.append(entry.meanReward)
-        if recent.count > 100 { recent.removeFirst() }
-        if entry.episode % 20 == 0 || entry.episode == total - 1 {
-          bar.update(
-            fraction: Double(entry.episode + 1) / Double(total),
-            detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
-              recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ))
-        }
-      }
+        training: split.train, test: split.test, configuration: configuration, seed: seed,
+        progress: Self.progress(bar, episodes: configuration.drr.episodes))
       bar.finish(String(format: "%.0f s", result.trainingSeconds))
       results.append(result)
     }
@@ -274,6 +263,23 @@ struct RLEvaluateCommand: ParsableCommand {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try AtomicFile.write(try encoder.encode(results), to: json)
+    }
+  }
+
+  /// A training-progress callback for `bar`: episode, reward over the last 100 episodes, critic
+  /// loss, mean Q, and the checkpoint score when one was taken.
+  static func progress(_ bar: ProgressBar, episodes total: Int) -> (DRR.EpisodeLog) -> Void {
+    var recent: [Float] = []
+    var selection = ""
+    return { entry in
+      recent.append(entry.meanReward)
+      if recent.count > 100 { recent.removeFirst() }
+      if let score = entry.selectionScore { selection = String(format: "  checkpoint %.3f", score) }
+      guard entry.episode % 20 == 0 || entry.episode == total - 1 else { return }
+      bar.update(
+        fraction: Double(entry.episode + 1) / Double(total),
+        detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
+          recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ) + selection)
     }
   }
 
@@ -364,17 +370,9 @@ struct RLTrainCommand: ParsableCommand {
     bar.begin("DRR \(configuration.drr.stateModule.rawValue)")
     let started = Date()
     let total = configuration.drr.episodes
-    var recent: [Float] = []
-    let (model, log) = try DRR.fit(simulator: simulator, configuration: configuration.drr, seed: seed) { entry in
-      recent.append(entry.meanReward)
-      if recent.count > 100 { recent.removeFirst() }
-      if entry.episode % 20 == 0 || entry.episode == total - 1 {
-        bar.update(
-          fraction: Double(entry.episode + 1) / Double(total),
-          detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
-            recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ))
-      }
-    }
+    let (model, log) = try DRR.fit(
+      simulator: simulator, configuration: configuration.drr, seed: seed,
+      progress: RLEvaluateCommand.progress(bar, episodes: total))
     bar.finish(String(format: "%.0f s", Date().timeIntervalSince(started)))
     var bundle = try model.bundle()
     bundle.provenance = ["data": self.data, "split": "random 0.2", "seed": String(seed)]
