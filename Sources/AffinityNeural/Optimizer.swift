@@ -1,4 +1,5 @@
 public import AffinityCore
+import Foundation
 
 /// A first-order optimiser over a network's parameter tensors (or an embedding table's rows),
 /// keeping its moment estimates between steps.
@@ -138,7 +139,9 @@ public struct Optimizer: Sendable {
       }
     case .adam(let beta1, let beta2, let epsilon):
       let t = Float(step)
-      let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
+      // Powers in Double, rounded once.
+      let correction1 = 1 - Float(Foundation.pow(Double(beta1), Double(t)))
+      let correction2 = 1 - Float(Foundation.pow(Double(beta2), Double(t)))
       let stepSize = lr / correction1
       let rootCorrection2 = correction2.squareRoot()
       for i in 0..<count {
@@ -156,8 +159,3 @@ public struct Optimizer: Sendable {
     }
   }
 }
-
-@inline(__always)
-func pow(_ x: Float, _ y: Float) -> Float { Float(_pow(Double(x), Double(y))) }
-
-@_silgen_name("pow") func _pow(_ x: Double, _ y: Double) -> Double

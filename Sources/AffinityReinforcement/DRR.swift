@@ -1,5 +1,6 @@
 public import AffinityCore
 public import AffinityNeural
+import AffinityLinalg
 import Foundation
 
 /// DRR (Liu et al. 2018): a DDPG actor-critic recommender. The state is built from the user and
@@ -430,7 +431,7 @@ public struct DRR: Sendable {
       let history = simulator.positives.latest(configuration.historyLength, of: user)
       let excluded = Set(simulator.ratedItems(of: user)).union(history)
       let scores = self.scores(user: user, history: history, candidates: Array(0..<itemCount))
-      for item in DRRExperiment.top(5, of: scores, excluding: excluded) {
+      for item in Self.topItems(5, of: scores, excluding: excluded) {
         total += try simulator.reward(user: user, item: item)
         count += 1
       }
@@ -449,8 +450,15 @@ public struct DRR: Sendable {
   }
 
   static func unit(_ v: [Float]) -> [Float] {
-    let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
-    return v.map { $0 / norm }
+    DDPG.normalized(Matrix(rows: 1, columns: v.count, storage: v)).actions.storage
+  }
+
+  /// The `count` best positions of `scores` outside `excluded`, best first, ties to the lower
+  /// index (−∞ and NaN never chosen).
+  static func topItems(_ count: Int, of scores: [Float], excluding excluded: Set<Int>) -> [Int] {
+    var masked = scores
+    for j in excluded where masked.indices.contains(j) { masked[j] = -.infinity }
+    return TopK.indices(of: masked, count: count)
   }
 
   /// The unshown item with the largest `a · e_j` (−1 when every item was shown).
@@ -462,15 +470,7 @@ public struct DRR: Sendable {
   func bestItems(_ actions: Matrix, excluding shown: Set<Int> = []) -> [Int] {
     var scores = Matrix(rows: actions.rows, columns: itemCount)
     Gemm.multiplyTransposed(actions, itemEmbeddings, into: &scores)
-    return (0..<actions.rows).map { r in
-      var best = -1
-      var bestScore = -Float.infinity
-      for j in 0..<itemCount where scores.storage[r * itemCount + j] > bestScore && !shown.contains(j) {
-        bestScore = scores.storage[r * itemCount + j]
-        best = j
-      }
-      return best
-    }
+    return (0..<actions.rows).map { r in Self.topItems(1, of: Array(scores.row(r)), excluding: shown).first ?? -1 }
   }
 
   /// One DDPG update from a replay batch, and DRR-ave's pooling weights from the actor's

@@ -149,16 +149,29 @@ public struct DRRExperiment: Sendable {
     for user in 0..<simulator.userCount {
       for item in simulator.positives.items(of: user) { popularity[item] += 1 }
     }
-    typealias Policy = (_ user: Int, _ history: [Int], _ shown: Set<Int>, _ generator: inout SeededGenerator) throws -> [Float]
+    typealias Policy = (
+      _ user: Int, _ history: [Int], _ items: ItemStatistics, _ generator: inout SeededGenerator
+    ) throws -> [Float]
     let policies: [(String, Policy)] = [
       ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }),
       ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
       ("popularity", { _, _, _, _ in popularity.map(Float.init) }),
       ("random", { _, _, _, g in (0..<simulator.itemCount).map { _ in Float(g.nextUniform()) } }),
-      // Bandits learning online across the users, over the items as arms (their statistics are
-      // updated inside the loop below).
-      ("ucb1", { _, _, _, _ in [] }),
-      ("epsilon-greedy", { _, _, _, _ in [] }),
+      // Bandits over the items as arms, learning online across the users.
+      ("ucb1", { _, _, items, _ in
+        // UCB1 on rewards in [−1, 1]: mean + 2·√(2 ln t / n); unpulled items first.
+        (0..<simulator.itemCount).map { j in
+          items.counts[j] == 0 ? Float.greatestFiniteMagnitude - Float(j)
+            : Float(items.sums[j] / items.counts[j] + 2 * (2 * Foundation.log(max(items.pulls, 1)) / items.counts[j]).squareRoot())
+        }
+      }),
+      ("epsilon-greedy", { _, _, items, g in
+        // ε = 0.1 per slot; otherwise the best mean reward so far (unpulled items count 0).
+        (0..<simulator.itemCount).map { j in
+          g.nextUniform() < 0.1 ? Float(g.nextUniform()) * 2
+            : Float(items.counts[j] == 0 ? 0 : items.sums[j] / items.counts[j])
+        }
+      }),
     ]
     var out: [String: Double] = [:]
     for (name, policy) in policies {
@@ -166,37 +179,18 @@ public struct DRRExperiment: Sendable {
       var generator = SeededGenerator(seed: seed, stream: 0x0911E)
       var total: Double = 0
       var shownCount = 0
-      var sums = [Double](repeating: 0, count: simulator.itemCount)
-      var counts = [Double](repeating: 0, count: simulator.itemCount)
-      var pulls = 0.0
+      var items = ItemStatistics(count: simulator.itemCount)
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
         // New items only: what the user rated in training is not recommended again.
         var shown = Set(simulator.ratedItems(of: user)).union(history)
         for _ in 0..<steps {
-          var scores = try policy(user, history, shown, &generator)
-          if name == "ucb1" {
-            // UCB1 on rewards in [−1, 1]: mean + 2·√(2 ln t / n); unpulled items first.
-            scores = (0..<simulator.itemCount).map { j in
-              counts[j] == 0 ? Float.greatestFiniteMagnitude - Float(j)
-                : Float(sums[j] / counts[j] + 2 * (2 * Foundation.log(max(pulls, 1)) / counts[j]).squareRoot())
-            }
-          } else if name == "epsilon-greedy" {
-            // ε = 0.1 per slot; otherwise the best mean reward so far (unpulled items count 0).
-            scores = (0..<simulator.itemCount).map { j in
-              generator.nextUniform() < 0.1 ? Float(generator.nextUniform()) * 2
-                : Float(counts[j] == 0 ? 0 : sums[j] / counts[j])
-            }
-          }
-          let picks = top(slate, of: scores, excluding: shown)
+          let scores = try policy(user, history, items, &generator)
+          let picks = DRR.topItems(slate, of: scores, excluding: shown)
           guard !picks.isEmpty else { break }
-          let step = try env.step(items: Array(picks))
+          let step = try env.step(items: picks)
           total += Double(step.rewards.reduce(0, +))
-          for (item, reward) in zip(picks, step.rewards) {
-            sums[item] += Double(reward)
-            counts[item] += 1
-            pulls += 1
-          }
+          items.record(picks, step.rewards)
           shownCount += picks.count
           shown.formUnion(picks)
           history = step.history
@@ -207,17 +201,23 @@ public struct DRRExperiment: Sendable {
     return out
   }
 
-  /// The `count` best unshown positions, best first, ties to the lower index.
-  static func top(_ count: Int, of scores: [Float], excluding shown: Set<Int>) -> [Int] {
-    var picked: [Int] = []
-    var taken = shown
-    for _ in 0..<count {
-      var best = -1
-      for j in scores.indices where !taken.contains(j) && (best < 0 || scores[j] > scores[best]) { best = j }
-      guard best >= 0 else { break }
-      picked.append(best)
-      taken.insert(best)
+  /// Per item: reward sum and times shown, and the total shown (the bandits' evidence).
+  struct ItemStatistics {
+    var sums: [Double]
+    var counts: [Double]
+    var pulls = 0.0
+
+    init(count: Int) {
+      sums = [Double](repeating: 0, count: count)
+      counts = sums
     }
-    return picked
+
+    mutating func record(_ items: [Int], _ rewards: [Float]) {
+      for (item, reward) in zip(items, rewards) {
+        sums[item] += Double(reward)
+        counts[item] += 1
+        pulls += 1
+      }
+    }
   }
 }
