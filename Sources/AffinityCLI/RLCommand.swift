@@ -252,12 +252,7 @@ struct RLEvaluateCommand: ParsableCommand {
     if validation { print("VALIDATION split (80/20 of each seed's training part, seed + 1000); the test set is not used") }
     print(Self.report(results, configuration: configuration))
     if let plot {
-      let series = results.map { r in
-        ("seed \(r.seed)", Self.movingAverage(r.learningCurve.map { Double($0.meanReward) }, window: 100))
-      }
-      try AtomicFile.write(
-        Data(LineChart.svg(series: series, title: "DRR (\(configuration.drr.stateModule.rawValue)) learning curve",
-          xLabel: "episode", yLabel: "mean reward per step (moving average of 100)").utf8), to: plot)
+      try Self.writeCurves(results.map { ($0.seed, $0.learningCurve) }, module: configuration.drr.stateModule, to: plot)
     }
     if let json {
       let encoder = JSONEncoder()
@@ -281,6 +276,15 @@ struct RLEvaluateCommand: ParsableCommand {
         detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
           recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ) + selection)
     }
+  }
+
+  /// The training reward per step of each seed (moving average of 100 episodes) as an SVG chart.
+  static func writeCurves(_ logs: [(seed: UInt64, log: [DRR.EpisodeLog])], module: DRR.StateModule, to path: String) throws {
+    let series = logs.map { ("seed \($0.seed)", movingAverage($0.log.map { Double($0.meanReward) }, window: 100)) }
+    let svg = LineChart.svg(
+      series: series, title: "DRR (\(module.rawValue)) learning curve", xLabel: "episode",
+      yLabel: "mean reward per step (moving average of 100)")
+    try AtomicFile.write(Data(svg.utf8), to: path)
   }
 
   static func movingAverage(_ values: [Double], window: Int) -> [Double] {
@@ -378,11 +382,7 @@ struct RLTrainCommand: ParsableCommand {
     bundle.provenance = ["data": self.data, "split": "random 0.2", "seed": String(seed)]
     try bundle.write(to: output)
     let curve = RLEvaluateCommand.movingAverage(log.map { Double($0.meanReward) }, window: 100)
-    if let plot {
-      try AtomicFile.write(
-        Data(LineChart.svg(series: [("seed \(seed)", curve)], title: "DRR (\(configuration.drr.stateModule.rawValue)) learning curve",
-          xLabel: "episode", yLabel: "mean reward per step (moving average of 100)").utf8), to: plot)
-    }
+    if let plot { try RLEvaluateCommand.writeCurves([(seed, log)], module: configuration.drr.stateModule, to: plot) }
     print(String(format: "saved %@ (%d episodes; mean reward per step, last 100 episodes: %.3f)", output, total, curve.last ?? 0))
   }
 }
