@@ -147,6 +147,10 @@ struct DRROptions: ParsableArguments {
   @Option(help: "Score the greedy policy in the simulator every N episodes and keep the best (0: keep the last).")
   var selectionInterval: Int = 50
   @Option(help: "Gradient-norm clip of actor and critic.") var clipNorm: Float?
+  @Option(help: "Learning algorithm: ddpg (the paper's) or td3 (twin critics, delayed actor, target-action noise).")
+  var algorithm: String = "ddpg"
+  @Option(help: "TD3's target-action noise σ per coordinate of the unit action (clipped to ±2.5σ).")
+  var targetNoise: Float = 0.01
   @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
   @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
   @Option(help: "Rating model regularisation.") var ratingRegularization: Float = 0.1
@@ -162,10 +166,13 @@ struct DRROptions: ParsableArguments {
     guard ["pmf", "svd"].contains(ratingModel) else {
       throw ValidationError("--rating-model must be pmf or svd; got '\(ratingModel)'")
     }
+    guard ["ddpg", "td3"].contains(algorithm) else {
+      throw ValidationError("--algorithm must be ddpg or td3; got '\(algorithm)'")
+    }
     guard let stored = DRR.Configuration.ReplayAction(rawValue: replayAction) else {
       throw ValidationError("--replay-action must be item or actor; got '\(replayAction)'")
     }
-    let drr = DRR.Configuration(
+    var drr = DRR.Configuration(
       stateModule: module, historyLength: history, hidden: widths.compactMap { $0 }, actorLearningRate: actorLearningRate,
       criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, replayCapacity: replay, batchSize: batch,
       episodes: episodes, episodeLength: episodeLength, explorationNoise: noise, finalNoise: finalNoise,
@@ -173,6 +180,7 @@ struct DRROptions: ParsableArguments {
       prioritized: !uniformReplay, normalizesActions: !tanhActions, replayAction: stored,
       criticInteractions: !plainCritic, excludesRatedItems: !includeRatedItems,
       selectionInterval: selectionInterval)
+    if algorithm == "td3" { drr = drr.td3(targetNoise: targetNoise) }
     try drr.validate()
     var rating = DRRExperiment.defaultRatingModel
     rating.embeddingSize = embedding

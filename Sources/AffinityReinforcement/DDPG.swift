@@ -7,6 +7,11 @@ import Foundation
 ///
 /// The critic regresses on `y = r + γ (1 − done) Q'(s', μ'(s'))` (weighted by prioritised-replay
 /// importance weights); the actor climbs `Q(s, μ(s))`; the targets follow by Polyak averaging.
+///
+/// With ``Configuration/twinCritics``, ``Configuration/policyDelay`` and
+/// ``Configuration/targetNoise`` it is TD3 (Fujimoto et al. 2018): two critics whose smaller target
+/// value is bootstrapped (against overestimation), actor and target updates every `policyDelay`
+/// critic updates, and clipped Gaussian noise on the target action.
 public struct DDPG: Sendable {
   public struct Configuration: Sendable, Hashable, Codable {
     public var stateWidth: Int
@@ -32,13 +37,26 @@ public struct DDPG: Sendable {
     /// DRR, the user's embedding): the user–item interaction a dot-product reward is made of,
     /// which a ReLU network otherwise has to approximate from `[s, a]`.
     public var actionInteractions: Bool
+    /// TD3's clipped double Q: a second critic, and targets bootstrap `min(Q'₁, Q'₂)`.
+    public var twinCritics: Bool
+    /// Actor and target networks update once every this many critic updates (TD3: 2).
+    public var policyDelay: Int
+    /// Standard deviation of the Gaussian noise on the target action (TD3's target policy
+    /// smoothing; 0: none), clipped to ±``targetNoiseClip`` per coordinate.
+    public var targetNoise: Float
+    public var targetNoiseClip: Float
 
     public init(
       stateWidth: Int, actionWidth: Int, hidden: [Int] = [256, 256], actorLearningRate: Float = 0.0005,
       criticLearningRate: Float = 0.001, tau: Float = 0.001, gamma: Float = 0.9, layerNorm: Bool = false,
       criticWeightDecay: Float = 0, clipNorm: Float? = nil, normalizesActions: Bool = false,
-      actionInteractions: Bool = false
+      actionInteractions: Bool = false, twinCritics: Bool = false, policyDelay: Int = 1, targetNoise: Float = 0,
+      targetNoiseClip: Float = 0.5
     ) {
+      self.twinCritics = twinCritics
+      self.policyDelay = policyDelay
+      self.targetNoise = targetNoise
+      self.targetNoiseClip = targetNoiseClip
       self.stateWidth = stateWidth
       self.actionWidth = actionWidth
       self.hidden = hidden
@@ -64,6 +82,9 @@ public struct DDPG: Sendable {
       try check.positive("actorLearningRate", actorLearningRate)
       try check.positive("criticLearningRate", criticLearningRate)
       try check.nonNegative("criticWeightDecay", criticWeightDecay)
+      try check.positive("policyDelay", policyDelay)
+      try check.nonNegative("targetNoise", targetNoise)
+      try check.nonNegative("targetNoiseClip", targetNoiseClip)
       if !(tau > 0 && tau <= 1) {
         throw ConfigurationError(model: "DDPG", parameter: "tau", value: tau, requirement: "in (0, 1]")
       }
@@ -127,9 +148,15 @@ public struct DDPG: Sendable {
   public private(set) var critic: Network
   public private(set) var targetActor: Network
   public private(set) var targetCritic: Network
+  /// TD3's second critic and its target (nil without ``Configuration/twinCritics``).
+  public private(set) var critic2: Network?
+  public private(set) var targetCritic2: Network?
   var actorOptimizer: Optimizer
   var criticOptimizer: Optimizer
+  var critic2Optimizer: Optimizer?
   var generator: SeededGenerator
+  /// Critic updates so far (the policy delay counts them).
+  public private(set) var updateCount = 0
 
   public init(_ configuration: Configuration, seed: UInt64) throws {
     try configuration.validate()
@@ -147,6 +174,14 @@ public struct DDPG: Sendable {
     actorOptimizer = try Optimizer(.adam, learningRate: c.actorLearningRate, clipNorm: c.clipNorm)
     criticOptimizer = try Optimizer(
       .adam, learningRate: c.criticLearningRate, weightDecay: c.criticWeightDecay, clipNorm: c.clipNorm)
+    if c.twinCritics {
+      let second = try Network.perceptron(
+        input: c.criticWidth, hidden: c.hidden, output: 1, layerNorm: c.layerNorm, seed: seed &+ 3,
+        finalScale: 3e-3)
+      critic2 = second
+      targetCritic2 = second
+      critic2Optimizer = criticOptimizer
+    }
     generator = SeededGenerator(seed: seed, stream: 0xDD96)
   }
 
@@ -176,6 +211,23 @@ public struct DDPG: Sendable {
   public func targetAct(_ states: Matrix) -> Matrix {
     let z = targetActor.forward(states)
     return configuration.normalizesActions ? Self.normalized(z).actions : z
+  }
+
+  /// `μ'(s)` with TD3's target policy smoothing: clipped Gaussian noise on each coordinate (back
+  /// on the unit sphere when actions are normalised, in the box otherwise). Without
+  /// ``Configuration/targetNoise`` it is ``targetAct(_:)``.
+  public mutating func smoothedTargetAct(_ states: Matrix) -> Matrix {
+    let c = configuration
+    var z = targetActor.forward(states)
+    if c.normalizesActions { z = Self.normalized(z).actions }
+    guard c.targetNoise > 0 else { return z }
+    for i in z.storage.indices {
+      let noise = min(c.targetNoiseClip, max(-c.targetNoiseClip, c.targetNoise * Float(generator.nextGaussian())))
+      z.storage[i] += noise
+    }
+    if c.normalizesActions { return Self.normalized(z).actions }
+    for i in z.storage.indices { z.storage[i] = min(1, max(-1, z.storage[i])) }
+    return z
   }
 
   /// Each row scaled to unit length, with the lengths.
@@ -232,20 +284,44 @@ public struct DDPG: Sendable {
       clock = now
     }
     let n = batch.states.rows
-    // Targets.
-    let nextActions = batch.nextActions ?? targetAct(batch.nextStates)
-    let nextValues = targetCritic.forward(criticInput(batch.nextStates, nextActions))
+    // Targets (TD3: the smaller of the two target critics).
+    let nextActions = batch.nextActions ?? smoothedTargetAct(batch.nextStates)
+    let nextInput = criticInput(batch.nextStates, nextActions)
+    var nextValues = targetCritic.forward(nextInput)
+    if let targetCritic2 {
+      let second = targetCritic2.forward(nextInput)
+      for r in 0..<n { nextValues.storage[r] = min(nextValues.storage[r], second.storage[r]) }
+    }
     var targets = Matrix(rows: n, columns: 1)
     for r in 0..<n {
       targets.storage[r] = batch.rewards[r] + (batch.done[r] ? 0 : c.gamma * nextValues.storage[r])
     }
     lap(\.target)
-    // Critic.
-    let criticTrace = critic.forward(criticInput(batch.states, batch.actions), generator: &generator)
+    // Critic(s).
+    let input = criticInput(batch.states, batch.actions)
+    let criticTrace = critic.forward(input, generator: &generator)
     let (criticLoss, dValue) = Loss.meanSquaredError(criticTrace.output, targets, weights: batch.weights)
     let tdErrors = (0..<n).map { abs(criticTrace.output.storage[$0] - targets.storage[$0]) }
     criticOptimizer.step(&critic, critic.backward(dValue, trace: criticTrace).gradients)
+    if var second = critic2, var optimizer = critic2Optimizer {
+      // Taken out so the step mutates the only copy (no copy-on-write of the parameters).
+      critic2 = nil
+      critic2Optimizer = nil
+      let trace = second.forward(input, generator: &generator)
+      let (_, d) = Loss.meanSquaredError(trace.output, targets, weights: batch.weights)
+      optimizer.step(&second, second.backward(d, trace: trace).gradients)
+      critic2 = second
+      critic2Optimizer = optimizer
+    }
+    updateCount += 1
     lap(\.critic)
+    guard updateCount % c.policyDelay == 0 else {
+      // TD3's delayed policy: no actor or target step this time.
+      let q = critic.forward(criticInput(batch.states, act(batch.states)))
+      return Step(
+        criticLoss: criticLoss, meanQ: q.storage.reduce(0, +) / Float(max(n, 1)), tdErrors: tdErrors,
+        stateGradient: nil)
+    }
     // Actor: ascend Q(s, μ(s)) through the updated critic.
     let actorTrace = actor.forward(batch.states, generator: &generator)
     let (policyActions, norms) = c.normalizesActions ? Self.normalized(actorTrace.output) : (actorTrace.output, [])
@@ -279,6 +355,11 @@ public struct DDPG: Sendable {
     lap(\.actor)
     targetActor.softUpdate(toward: actor, tau: c.tau)
     targetCritic.softUpdate(toward: critic, tau: c.tau)
+    if let critic2, var target = targetCritic2 {
+      targetCritic2 = nil
+      target.softUpdate(toward: critic2, tau: c.tau)
+      targetCritic2 = target
+    }
     lap(\.softUpdate)
     var dState: Matrix?
     if stateGradient, var total = dActorInput {

@@ -71,6 +71,11 @@ public struct DRR: Sendable {
     /// best-scoring agent is the one kept. DDPG's return often falls after an early peak; this
     /// keeps the peak. 0 keeps the last agent.
     public var selectionInterval: Int
+    /// TD3 (see ``DDPG``): twin critics, the policy delay and target-action noise.
+    public var twinCritics: Bool
+    public var policyDelay: Int
+    public var targetNoise: Float
+    public var targetNoiseClip: Float
 
     public enum ReplayAction: String, Codable, Hashable, Sendable, CaseIterable {
       case actor, item
@@ -85,8 +90,13 @@ public struct DRR: Sendable {
       explorationNoise: Float = 0.03, finalNoise: Float = 0.01, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
       replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true,
-      selectionInterval: Int = 50
+      selectionInterval: Int = 50, twinCritics: Bool = false, policyDelay: Int = 1, targetNoise: Float = 0,
+      targetNoiseClip: Float = 0.05
     ) {
+      self.twinCritics = twinCritics
+      self.policyDelay = policyDelay
+      self.targetNoise = targetNoise
+      self.targetNoiseClip = targetNoiseClip
       self.stateModule = stateModule
       self.historyLength = historyLength
       self.hidden = hidden
@@ -128,10 +138,27 @@ public struct DRR: Sendable {
         throw ConfigurationError(
           model: "DRR", parameter: "replayCapacity", value: replayCapacity, requirement: "≥ batchSize (\(batchSize))")
       }
-      try DDPG.Configuration(
-        stateWidth: 1, actionWidth: 1, hidden: hidden, actorLearningRate: actorLearningRate,
-        criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, clipNorm: clipNorm
-      ).validate()
+      try ddpg(stateWidth: 1, actionWidth: 1).validate()
+    }
+
+    /// TD3's settings on top of these: twin critics, actor every second update, target noise σ
+    /// `noise` clipped to ±2.5σ (per coordinate of a unit action).
+    public func td3(targetNoise noise: Float = 0.01) -> Configuration {
+      var c = self
+      c.twinCritics = true
+      c.policyDelay = 2
+      c.targetNoise = noise
+      c.targetNoiseClip = 2.5 * noise
+      return c
+    }
+
+    /// The agent's configuration for a state `stateWidth` wide and actions `actionWidth` wide.
+    func ddpg(stateWidth: Int, actionWidth: Int) -> DDPG.Configuration {
+      DDPG.Configuration(
+        stateWidth: stateWidth, actionWidth: actionWidth, hidden: hidden, actorLearningRate: actorLearningRate,
+        criticLearningRate: criticLearningRate, tau: tau, gamma: gamma, layerNorm: layerNorm, clipNorm: clipNorm,
+        normalizesActions: normalizesActions, actionInteractions: criticInteractions, twinCritics: twinCritics,
+        policyDelay: policyDelay, targetNoise: targetNoise, targetNoiseClip: targetNoiseClip)
     }
   }
 
@@ -201,14 +228,7 @@ public struct DRR: Sendable {
     self.userEmbeddings = userEmbeddings
     let n = configuration.historyLength
     let width = Self.stateWidth(configuration.stateModule, n: n, e: itemEmbeddings.columns)
-    agent = try DDPG(
-      DDPG.Configuration(
-        stateWidth: width, actionWidth: itemEmbeddings.columns, hidden: configuration.hidden,
-        actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
-        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
-        clipNorm: configuration.clipNorm, normalizesActions: configuration.normalizesActions,
-        actionInteractions: configuration.criticInteractions),
-      seed: seed)
+    agent = try DDPG(configuration.ddpg(stateWidth: width, actionWidth: itemEmbeddings.columns), seed: seed)
     poolingWeights = [Float](repeating: 1 / Float(n), count: n)
   }
 
@@ -491,7 +511,7 @@ public struct DRR: Sendable {
     // target actor's action picks (the critic is never asked about actions between items).
     var nextActions: Matrix?
     if configuration.replayAction == .item {
-      let picks = bestItems(agent.targetAct(nextStates))
+      let picks = bestItems(agent.smoothedTargetAct(nextStates))
       nextActions = Matrix(stacking: picks.map { $0 >= 0 ? itemAction($0) : [Float](repeating: 0, count: embeddingWidth) })
     }
     let step = agent.update(
@@ -518,6 +538,35 @@ public struct DRR: Sendable {
       poolingWeights = weights[0]
     }
     return step
+  }
+}
+
+extension DRR.Configuration {
+  /// Decodes a configuration, taking the default for any key an older bundle does not have.
+  public init(from decoder: any Decoder) throws {
+    let d = Self()
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+      try c.decodeIfPresent(T.self, forKey: key) ?? fallback
+    }
+    self.init(
+      stateModule: try value(.stateModule, d.stateModule), historyLength: try value(.historyLength, d.historyLength),
+      hidden: try value(.hidden, d.hidden), actorLearningRate: try value(.actorLearningRate, d.actorLearningRate),
+      criticLearningRate: try value(.criticLearningRate, d.criticLearningRate), tau: try value(.tau, d.tau),
+      gamma: try value(.gamma, d.gamma), replayCapacity: try value(.replayCapacity, d.replayCapacity),
+      batchSize: try value(.batchSize, d.batchSize), episodes: try value(.episodes, d.episodes),
+      episodeLength: try value(.episodeLength, d.episodeLength),
+      explorationNoise: try value(.explorationNoise, d.explorationNoise),
+      finalNoise: try value(.finalNoise, d.finalNoise), epsilon: try value(.epsilon, d.epsilon),
+      usesItemBias: try value(.usesItemBias, d.usesItemBias), layerNorm: try value(.layerNorm, d.layerNorm),
+      clipNorm: try c.decodeIfPresent(Float.self, forKey: .clipNorm), prioritized: try value(.prioritized, d.prioritized),
+      normalizesActions: try value(.normalizesActions, d.normalizesActions),
+      replayAction: try value(.replayAction, d.replayAction),
+      criticInteractions: try value(.criticInteractions, d.criticInteractions),
+      excludesRatedItems: try value(.excludesRatedItems, d.excludesRatedItems),
+      selectionInterval: try value(.selectionInterval, d.selectionInterval),
+      twinCritics: try value(.twinCritics, d.twinCritics), policyDelay: try value(.policyDelay, d.policyDelay),
+      targetNoise: try value(.targetNoise, d.targetNoise), targetNoiseClip: try value(.targetNoiseClip, d.targetNoiseClip))
   }
 }
 
@@ -562,12 +611,7 @@ extension DRR {
     let userMatrix = Matrix(rows: users.shape[0], columns: users.shape[1], storage: users.values)
     let width = Self.stateWidth(configuration.stateModule, n: configuration.historyLength, e: itemMatrix.columns)
     let agent = try DDPG(
-      DDPG.Configuration(
-        stateWidth: width, actionWidth: itemMatrix.columns, hidden: configuration.hidden,
-        actorLearningRate: configuration.actorLearningRate, criticLearningRate: configuration.criticLearningRate,
-        tau: configuration.tau, gamma: configuration.gamma, layerNorm: configuration.layerNorm,
-        normalizesActions: configuration.normalizesActions, actionInteractions: configuration.criticInteractions),
-      actor: actor, critic: critic, seed: 0)
+      configuration.ddpg(stateWidth: width, actionWidth: itemMatrix.columns), actor: actor, critic: critic, seed: 0)
     self.init(
       configuration: configuration, itemEmbeddings: itemMatrix, userEmbeddings: userMatrix, agent: agent,
       poolingWeights: pooling.values)

@@ -67,6 +67,81 @@ struct DDPGTests {
     }
   }
 
+  /// TD3 learns the same one-step problem; its actor moves only on every second update, and the
+  /// bootstrap target is the smaller of the two target critics.
+  @Test func td3DelaysTheActorAndBootstrapsTheSmallerCritic() throws {
+    let configuration = DDPG.Configuration(
+      stateWidth: 2, actionWidth: 1, hidden: [32, 32], actorLearningRate: 0.003, criticLearningRate: 0.01, tau: 0.05,
+      gamma: 0.9, twinCritics: true, policyDelay: 2, targetNoise: 0.1, targetNoiseClip: 0.2)
+    var agent = try DDPG(configuration, seed: 3)
+    var generator = SeededGenerator(seed: 4)
+    func batch(done: Bool) -> DDPG.Batch {
+      var states = Matrix(rows: 32, columns: 2)
+      var actions = Matrix(rows: 32, columns: 1)
+      var rewards: [Float] = []
+      for r in 0..<32 {
+        let x = Float(2 * generator.nextUniform() - 1)
+        states[r, 0] = x
+        states[r, 1] = 0.3
+        let a = Float(2 * generator.nextUniform() - 1)
+        actions[r, 0] = a
+        rewards.append(1 - (a - x / 2) * (a - x / 2))
+      }
+      return DDPG.Batch(
+        states: states, actions: actions, rewards: rewards, nextStates: states,
+        done: [Bool](repeating: done, count: 32), weights: [Float](repeating: 1, count: 32), nextActions: actions)
+    }
+    // Clipped double Q: y = r + γ min(Q'₁, Q'₂) (the targets start equal to the critics).
+    let probe = batch(done: false)
+    let input = Matrix.concatenating(probe.nextStates, probe.actions)
+    let first = agent.targetCritic.forward(input), second = try #require(agent.targetCritic2).forward(input)
+    #expect(first != second, "the two critics start from different seeds")
+    let current = agent.value(probe.states, probe.actions)
+    let initialActor = agent.actor
+    let step = agent.update(probe)
+    for r in 0..<32 {
+      let y = probe.rewards[r] + 0.9 * min(first.storage[r], second.storage[r])
+      #expect(abs(step.tdErrors[r] - abs(current.storage[r] - y)) < 1e-4)
+    }
+    #expect(agent.actor == initialActor, "no actor step on the first of two updates")
+    _ = agent.update(batch(done: true))
+    #expect(agent.actor != initialActor)
+    for _ in 0..<1_200 { _ = agent.update(batch(done: true)) }
+    let states = Matrix(rows: 21, columns: 2, storage: (0...20).flatMap { [Float($0) / 10 - 1, 0.3] })
+    let actions = agent.act(states)
+    let error = (0..<21).map { abs(actions.storage[$0] - states[$0, 0] / 2) }.reduce(0, +) / 21
+    #expect(error < 0.1, "mean |a − x/2| after TD3: \(error)")
+    #expect(throws: ConfigurationError.self) {
+      try DDPG(DDPG.Configuration(stateWidth: 2, actionWidth: 1, policyDelay: 0), seed: 1)
+    }
+  }
+
+  /// DRR trained with TD3 also learns, and a configuration written before TD3 existed (no TD3
+  /// keys) still decodes, with DDPG's settings.
+  @Test func drrWithTD3LearnsAndOldConfigurationsDecode() throws {
+    let world = try simulator()
+    let configuration = smallConfiguration().td3(targetNoise: 0.02)
+    #expect(configuration.twinCritics && configuration.policyDelay == 2)
+    let (model, _) = try DRR.fit(simulator: world, configuration: configuration, seed: 7)
+    var chosen: Float = 0, average: Float = 0
+    for user in world.eligibleUsers {
+      let history = world.positives.latest(3, of: user)
+      let scores = model.scores(user: user, history: history, candidates: Array(0..<world.itemCount))
+      let unseen = (0..<world.itemCount).filter { !history.contains($0) }
+      let best = unseen.max { scores[$0] < scores[$1] } ?? 0
+      chosen += try world.reward(user: user, item: best)
+      average += try unseen.map { try world.reward(user: user, item: $0) }.reduce(0, +) / Float(unseen.count)
+    }
+    let n = Float(world.eligibleUsers.count)
+    #expect(chosen / n > average / n + 0.3, "TD3: greedy reward \(chosen / n), average item \(average / n)")
+    var object = try #require(
+      try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration)) as? [String: Any])
+    for key in ["twinCritics", "policyDelay", "targetNoise", "targetNoiseClip"] { object[key] = nil }
+    let old = try JSONDecoder().decode(DRR.Configuration.self, from: JSONSerialization.data(withJSONObject: object))
+    #expect(!old.twinCritics && old.policyDelay == 1 && old.targetNoise == 0)
+    #expect(old.historyLength == 3 && old.hidden == [32, 32])
+  }
+
   func smallConfiguration(_ module: DRR.StateModule = .average, episodes: Int = 150) -> DRR.Configuration {
     DRR.Configuration(
       stateModule: module, historyLength: 3, hidden: [32, 32], actorLearningRate: 0.001, criticLearningRate: 0.003,
