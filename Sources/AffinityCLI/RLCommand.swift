@@ -146,6 +146,7 @@ struct DRROptions: ParsableArguments {
   var includeRatedItems = false
   @Option(help: "Score the greedy policy in the simulator every N episodes and keep the best (0: keep the last).")
   var selectionInterval: Int = 50
+  @Option(help: "Training users (a seeded sample) that checkpoint selection scores.") var selectionUsers: Int = 200
   @Option(help: "Gradient-norm clip of actor and critic.") var clipNorm: Float?
   @Option(help: "Learning algorithm: ddpg (the paper's) or td3 (twin critics, delayed actor, target-action noise).")
   var algorithm: String = "ddpg"
@@ -179,7 +180,7 @@ struct DRROptions: ParsableArguments {
       epsilon: epsilon, usesItemBias: !noItemBias, layerNorm: layerNorm, clipNorm: clipNorm,
       prioritized: !uniformReplay, normalizesActions: !tanhActions, replayAction: stored,
       criticInteractions: !plainCritic, excludesRatedItems: !includeRatedItems,
-      selectionInterval: selectionInterval)
+      selectionInterval: selectionInterval, selectionUsers: selectionUsers)
     if algorithm == "td3" { drr = drr.td3(targetNoise: targetNoise) }
     try drr.validate()
     var rating = DRRExperiment.defaultRatingModel
@@ -333,7 +334,7 @@ struct RLEvaluateCommand: ParsableCommand {
     }
     lines.append("")
     lines.append("3. online: mean reward per shown item, top-\(configuration.onlineSlate) slates × \(configuration.onlineSteps) steps per user, in the simulator")
-    for name in ["drr", "rating model", "popularity", "ucb1", "epsilon-greedy", "random"] {
+    for name in ["drr", "rating model", "linucb", "popularity", "ucb1", "epsilon-greedy", "random"] {
       lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + stats(results.map { $0.online[name] ?? 0 }))
     }
     // A seed "learns" when the agent kept by checkpoint selection scores clearly more in the
@@ -343,7 +344,7 @@ struct RLEvaluateCommand: ParsableCommand {
     }.count
     lines.append("")
     lines.append("mean cosine of DRR's action with the user's rating-model vector: " + stats(results.map(\.actionAlignment)))
-    lines.append("checkpoint selection (greedy top-5 reward of 200 training users in the simulator): before training "
+    lines.append("checkpoint selection (greedy top-5 reward of up to \(configuration.drr.selectionUsers) training users in the simulator): before training "
       + stats(results.map(\.selectionInitial)) + ", kept " + stats(results.map(\.selectionBest))
       + ", kept after episode " + results.map { String($0.selectedEpisode) }.joined(separator: ", "))
     lines.append("seeds that learn (kept agent ≥ untrained + 0.1 in the simulator, and online ≥ random + 0.1): \(learned) of \(results.count)")

@@ -71,6 +71,8 @@ public struct DRR: Sendable {
     /// best-scoring agent is the one kept. DDPG's return often falls after an early peak; this
     /// keeps the peak. 0 keeps the last agent.
     public var selectionInterval: Int
+    /// How many training users (a seeded sample) checkpoint selection scores.
+    public var selectionUsers: Int
     /// TD3 (see ``DDPG``): twin critics, the policy delay and target-action noise.
     public var twinCritics: Bool
     public var policyDelay: Int
@@ -90,9 +92,10 @@ public struct DRR: Sendable {
       explorationNoise: Float = 0.03, finalNoise: Float = 0.01, epsilon: Float = 0.1, usesItemBias: Bool = true,
       layerNorm: Bool = false, clipNorm: Float? = nil, prioritized: Bool = true, normalizesActions: Bool = true,
       replayAction: ReplayAction = .item, criticInteractions: Bool = true, excludesRatedItems: Bool = true,
-      selectionInterval: Int = 50, twinCritics: Bool = false, policyDelay: Int = 1, targetNoise: Float = 0,
+      selectionInterval: Int = 50, selectionUsers: Int = 200, twinCritics: Bool = false, policyDelay: Int = 1, targetNoise: Float = 0,
       targetNoiseClip: Float = 0.05
     ) {
+      self.selectionUsers = selectionUsers
       self.twinCritics = twinCritics
       self.policyDelay = policyDelay
       self.targetNoise = targetNoise
@@ -131,6 +134,7 @@ public struct DRR: Sendable {
       try check.nonNegative("explorationNoise", explorationNoise)
       try check.nonNegative("finalNoise", finalNoise)
       try check.nonNegative("selectionInterval", selectionInterval)
+      try check.positive("selectionUsers", selectionUsers)
       if !(epsilon >= 0 && epsilon <= 1) {
         throw ConfigurationError(model: "DRR", parameter: "epsilon", value: epsilon, requirement: "in [0, 1]")
       }
@@ -363,7 +367,7 @@ public struct DRR: Sendable {
     var sampler = SeededGenerator(seed: seed, stream: 0x5E1)
     var sample = simulator.eligibleUsers
     sampler.shuffle(&sample)
-    sample = Array(sample.prefix(200))
+    sample = Array(sample.prefix(c.selectionUsers))
     var best: (score: Float, agent: DDPG, pooling: [Float], episode: Int)?
     var initialScore: Float = 0
     if c.selectionInterval > 0 {
@@ -565,6 +569,7 @@ extension DRR.Configuration {
       criticInteractions: try value(.criticInteractions, d.criticInteractions),
       excludesRatedItems: try value(.excludesRatedItems, d.excludesRatedItems),
       selectionInterval: try value(.selectionInterval, d.selectionInterval),
+      selectionUsers: try value(.selectionUsers, d.selectionUsers),
       twinCritics: try value(.twinCritics, d.twinCritics), policyDelay: try value(.policyDelay, d.policyDelay),
       targetNoise: try value(.targetNoise, d.targetNoise), targetNoiseClip: try value(.targetNoiseClip, d.targetNoiseClip))
   }

@@ -138,8 +138,9 @@ public struct DRRExperiment: Sendable {
   /// Protocol 3: for every eligible user, one episode of `onlineSteps` slates of `onlineSlate`
   /// items the user did not rate in training, in the simulator; the mean reward per shown item of DRR (acting on its evolving
   /// state), the rating model's own ranking (the simulator's ground truth for unrated items, so a
-  /// ceiling more than a rival), popularity, random, and two bandits over the items as arms that
-  /// learn online across the users (UCB1 and ε-greedy, ε = 0.1).
+  /// ceiling more than a rival), popularity, random, two bandits over the items as arms that
+  /// learn online across the users (UCB1 and ε-greedy, ε = 0.1), and a contextual one:
+  /// ``InteractionLinUCB`` over the same rating-model embeddings DRR sees.
   static func onlineRewards(
     drr: DRR, simulator: RatingRewardSimulator, configuration: Configuration, seed: UInt64
   ) throws -> [String: Double] {
@@ -152,6 +153,7 @@ public struct DRRExperiment: Sendable {
     typealias Policy = (
       _ user: Int, _ history: [Int], _ items: ItemStatistics, _ generator: inout SeededGenerator
     ) throws -> [Float]
+    let linUCB = InteractionLinUCB(users: drr.userEmbeddings, items: drr.itemEmbeddings)
     let policies: [(String, Policy)] = [
       ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }),
       ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
@@ -172,6 +174,7 @@ public struct DRRExperiment: Sendable {
             : Float(items.counts[j] == 0 ? 0 : items.sums[j] / items.counts[j])
         }
       }),
+      ("linucb", { user, _, _, _ in linUCB.scores(user: user) }),
     ]
     var out: [String: Double] = [:]
     for (name, policy) in policies {
@@ -180,6 +183,7 @@ public struct DRRExperiment: Sendable {
       var total: Double = 0
       var shownCount = 0
       var items = ItemStatistics(count: simulator.itemCount)
+      linUCB.reset()
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
         // New items only: what the user rated in training is not recommended again.
@@ -191,6 +195,7 @@ public struct DRRExperiment: Sendable {
           let step = try env.step(items: picks)
           total += Double(step.rewards.reduce(0, +))
           items.record(picks, step.rewards)
+          if name == "linucb" { linUCB.learn(user: user, items: picks, rewards: step.rewards) }
           shownCount += picks.count
           shown.formUnion(picks)
           history = step.history
@@ -218,6 +223,89 @@ public struct DRRExperiment: Sendable {
         counts[item] += 1
         pulls += 1
       }
+    }
+  }
+}
+
+/// Protocol 3's contextual rival: LinUCB with one shared parameter vector over the context
+/// `x_uj = u ⊙ e_j` (the rating model's user and item embeddings, the ones DRR sees), so
+/// `θ = 1` would be the rating model's own ranking; it starts from `θ = 0` and learns online
+/// across the users. Score `θᵀx + α √(xᵀA⁻¹x)` with `A = λI + Σ x xᵀ` (Sherman–Morrison per
+/// shown item); the widths of all items at once are one GEMM, `diag(E (D_u A⁻¹ D_u) Eᵀ)`.
+/// Mutable state behind a reference, local to one evaluation.
+final class InteractionLinUCB {
+  let users: Matrix
+  let items: Matrix
+  let alpha: Float
+  let regularization: Float
+  /// A⁻¹ in double precision (tens of thousands of rank-one downdates), row-major `d × d`.
+  private(set) var inverse: [Double]
+  private(set) var response: [Double]
+  private(set) var theta: [Float]
+
+  init(users: Matrix, items: Matrix, alpha: Float = 0.5, regularization: Float = 1) {
+    self.users = users
+    self.items = items
+    self.alpha = alpha
+    self.regularization = regularization
+    inverse = []
+    response = []
+    theta = []
+    reset()
+  }
+
+  func reset() {
+    let d = items.columns
+    inverse = (0..<(d * d)).map { $0 % (d + 1) == 0 ? 1 / Double(regularization) : 0 }
+    response = [Double](repeating: 0, count: d)
+    theta = [Float](repeating: 0, count: d)
+  }
+
+  func context(user: Int, item: Int) -> [Double] {
+    let d = items.columns
+    return (0..<d).map { Double(users.storage[user * d + $0] * items.storage[item * d + $0]) }
+  }
+
+  func scores(user: Int) -> [Float] {
+    let d = items.columns
+    let u = Array(users.row(user))
+    // Mean: E (θ ⊙ u). Width²: e_jᵀ B e_j with B = D_u A⁻¹ D_u.
+    let weighted = Matrix(rows: 1, columns: d, storage: (0..<d).map { theta[$0] * u[$0] })
+    var means = Matrix(rows: 1, columns: items.rows)
+    Gemm.multiplyTransposed(weighted, items, into: &means)
+    var scaled = Matrix(rows: d, columns: d)
+    for r in 0..<d { for c in 0..<d { scaled[r, c] = Float(inverse[r * d + c]) * u[r] * u[c] } }
+    var projected = Matrix(rows: items.rows, columns: d)
+    Gemm.multiply(items, scaled, into: &projected, transposeA: false, accumulate: false)
+    return (0..<items.rows).map { j in
+      var width: Float = 0
+      for c in 0..<d { width += projected.storage[j * d + c] * items.storage[j * d + c] }
+      return means.storage[j] + alpha * max(width, 0).squareRoot()
+    }
+  }
+
+  func learn(user: Int, items picks: [Int], rewards: [Float]) {
+    let d = items.columns
+    for (item, reward) in zip(picks, rewards) {
+      let x = context(user: user, item: item)
+      var ax = [Double](repeating: 0, count: d)
+      for r in 0..<d {
+        var s = 0.0
+        for c in 0..<d { s += inverse[r * d + c] * x[c] }
+        ax[r] = s
+      }
+      var denominator = 1.0
+      for c in 0..<d { denominator += x[c] * ax[c] }
+      for r in 0..<d {
+        let scale = ax[r] / denominator
+        for c in 0..<d { inverse[r * d + c] -= scale * ax[c] }
+      }
+      for c in 0..<d { response[c] += Double(reward) * x[c] }
+    }
+    for r in 0..<d {
+      var s = 0.0
+      for c in 0..<d { s += inverse[r * d + c] * response[c] }
+      theta[r] = Float(s)
     }
   }
 }

@@ -1,7 +1,7 @@
 import AffinityCore
 import AffinityFactorization
 import AffinityNeural
-import AffinityReinforcement
+@testable import AffinityReinforcement
 import Foundation
 import Testing
 
@@ -253,5 +253,38 @@ struct DotProductRewardTests {
   @Test func theActorTurnsTowardTheUser() throws {
     let cosine = try cosineAfterTraining(interactions: true, normalized: true, updates: 800)
     #expect(cosine > 0.8, "mean cosine(action, user) \(cosine)")
+  }
+}
+
+/// Protocol 3's contextual rival recovers a linear reward over `u ⊙ e_j` and then ranks items
+/// by it.
+@Suite("LinUCB over interaction contexts")
+struct InteractionLinUCBTests {
+  @Test func learnsTheRewardWeightsOnline() throws {
+    var generator = SeededGenerator(seed: 11)
+    let d = 4, userCount = 30, itemCount = 60
+    let users = Matrix(rows: userCount, columns: d, storage: (0..<(userCount * d)).map { _ in Float(generator.nextGaussian()) })
+    let items = Matrix(rows: itemCount, columns: d, storage: (0..<(itemCount * d)).map { _ in Float(generator.nextGaussian()) })
+    let truth: [Float] = [1, -0.5, 0.25, 2]
+    func reward(_ u: Int, _ j: Int) -> Float {
+      (0..<d).reduce(0) { $0 + truth[$1] * users[u, $1] * items[j, $1] }
+    }
+    let bandit = InteractionLinUCB(users: users, items: items, alpha: 0.5, regularization: 1)
+    for round in 0..<400 {
+      let u = round % userCount
+      let picks = DRR.topItems(3, of: bandit.scores(user: u), excluding: [])
+      bandit.learn(user: u, items: picks, rewards: picks.map { reward(u, $0) + 0.05 * Float(generator.nextGaussian()) })
+    }
+    for k in 0..<d { #expect(abs(bandit.theta[k] - truth[k]) < 0.1, "θ \(bandit.theta) against \(truth)") }
+    // With exploration off, its top item is the best item for most users.
+    let greedy = InteractionLinUCB(users: users, items: items, alpha: 0, regularization: 1)
+    for u in 0..<userCount { greedy.learn(user: u, items: Array(0..<itemCount), rewards: (0..<itemCount).map { reward(u, $0) }) }
+    let hits = (0..<userCount).filter { u in
+      let best = (0..<itemCount).max { reward(u, $0) < reward(u, $1) }
+      return DRR.topItems(1, of: greedy.scores(user: u), excluding: []).first == best
+    }.count
+    #expect(hits == userCount)
+    bandit.reset()
+    #expect(bandit.theta == [0, 0, 0, 0])
   }
 }
