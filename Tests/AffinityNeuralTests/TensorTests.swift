@@ -250,3 +250,93 @@ struct NeuralEngineTests {
     #expect(throws: BundleError.self) { try NeuralBundle.decode(Array(bytes.prefix(20)), file: "x") }
   }
 }
+
+@Suite("GRU")
+struct GRUTests {
+  /// Backpropagation through time against central differences, for the weights, every step's
+  /// input and the initial state, with a loss that reads every state.
+  @Test func backwardThroughTimeMatchesFiniteDifferences() throws {
+    var gru = try GRU(inputs: 5, hidden: 6, seed: 3)
+    let steps = (0..<4).map { randomMatrix(3, 5, seed: 20 + UInt64($0)) }
+    let initial = randomMatrix(3, 6, seed: 30, scale: 0.5)
+    let readouts = (0..<4).map { randomMatrix(3, 6, seed: 40 + UInt64($0)) }
+    func loss(_ g: GRU, _ xs: [Matrix], _ h0: Matrix) throws -> Float {
+      let trace = try g.forward(xs, initial: h0)
+      var total: Float = 0
+      for t in 0..<xs.count {
+        for i in readouts[t].storage.indices { total += readouts[t].storage[i] * trace.states[t + 1].storage[i] }
+      }
+      return total
+    }
+    let trace = try gru.forward(steps, initial: initial)
+    let (dInputs, dInitial, gradients) = try gru.backward(readouts, trace: trace)
+    let h: Float = 1e-2
+    for slot in gru.parameters.indices {
+      var numeric: [Float] = []
+      for i in gru.parameters[slot].indices {
+        let saved = gru.parameters[slot][i]
+        gru.parameters[slot][i] = saved + h
+        let up = try loss(gru, steps, initial)
+        gru.parameters[slot][i] = saved - h
+        let down = try loss(gru, steps, initial)
+        gru.parameters[slot][i] = saved
+        numeric.append((up - down) / (2 * h))
+      }
+      let error = relativeError(numeric, gradients.tensors[slot])
+      #expect(error < 2e-2, "slot \(slot) relative error \(error)")
+    }
+    for t in steps.indices {
+      var numeric: [Float] = []
+      for i in steps[t].storage.indices {
+        var up = steps, down = steps
+        up[t].storage[i] += h
+        down[t].storage[i] -= h
+        numeric.append((try loss(gru, up, initial) - loss(gru, down, initial)) / (2 * h))
+      }
+      let error = relativeError(numeric, dInputs[t].storage)
+      #expect(error < 2e-2, "input \(t) relative error \(error)")
+    }
+    var numericInitial: [Float] = []
+    for i in initial.storage.indices {
+      var up = initial, down = initial
+      up.storage[i] += h
+      down.storage[i] -= h
+      numericInitial.append((try loss(gru, steps, up) - loss(gru, steps, down)) / (2 * h))
+    }
+    #expect(relativeError(numericInitial, dInitial.storage) < 2e-2)
+  }
+
+  /// A GRU and a dense read-out learn to recall the first of five inputs (which only the
+  /// recurrence can carry to the end), and shapes are checked.
+  @Test func learnsToRememberAndChecksShapes() throws {
+    var gru = try GRU(inputs: 1, hidden: 8, seed: 5)
+    var head = try Network.perceptron(input: 8, hidden: [], output: 1, seed: 6)
+    var gruOptimizer = try Optimizer(.adam, learningRate: 0.02)
+    var headOptimizer = try Optimizer(.adam, learningRate: 0.02)
+    var generator = SeededGenerator(seed: 7)
+    func batch() -> [Matrix] {
+      (0..<5).map { _ in Matrix(rows: 16, columns: 1, storage: (0..<16).map { _ in Float(2 * generator.nextUniform() - 1) }) }
+    }
+    var lastLoss: Float = .infinity
+    for _ in 0..<400 {
+      let xs = batch()
+      let trace = try gru.forward(xs)
+      var g = SeededGenerator(seed: 0)
+      let headTrace = head.forward(trace.final, generator: &g)
+      let (value, dOut) = Loss.meanSquaredError(headTrace.output, xs[0], weights: nil)
+      let (dFinal, headGradients) = head.backward(dOut, trace: headTrace, inputGradient: true)
+      var dStates = [Matrix](repeating: Matrix(rows: 16, columns: 8), count: 5)
+      dStates[4] = try #require(dFinal)
+      let (_, _, gradients) = try gru.backward(dStates, trace: trace)
+      gruOptimizer.step(&gru.parameters, gradients)
+      headOptimizer.step(&head, headGradients)
+      lastLoss = value
+    }
+    // Predicting 0 scores the variance of U(−1, 1), 1/3.
+    #expect(lastLoss < 0.05, "recall loss \(lastLoss)")
+    #expect(throws: NeuralError.self) { try gru.forward([Matrix(rows: 2, columns: 3)]) }
+    #expect(throws: NeuralError.self) { try GRU(inputs: 2, hidden: 2, parameters: [[1]]) }
+    let trace = try gru.forward([Matrix(rows: 2, columns: 1)])
+    #expect(throws: NeuralError.self) { try gru.backward([], trace: trace) }
+  }
+}
