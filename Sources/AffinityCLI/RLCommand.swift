@@ -152,8 +152,8 @@ struct DRROptions: ParsableArguments {
   var algorithm: String = "ddpg"
   @Option(help: "TD3's target-action noise σ per coordinate of the unit action (clipped to ±2.5σ).")
   var targetNoise: Float = 0.01
-  @Option(help: "Rating model: pmf or svd (biased).") var ratingModel: String = "svd"
-  @Option(help: "Rating model epochs.") var ratingEpochs: Int = 60
+  @Option(help: "Rating model: pmf (the DRR paper's simulator) or svd (biased MF).") var ratingModel: String = "pmf"
+  @Option(help: "Rating model epochs.") var ratingEpochs: Int = 100
   @Option(help: "Rating model regularisation.") var ratingRegularization: Float = 0.1
 
   func experiment() throws -> DRRExperiment.Configuration {
