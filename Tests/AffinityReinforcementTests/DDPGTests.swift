@@ -123,6 +123,18 @@ struct DDPGTests {
     let configuration = smallConfiguration().td3(targetNoise: 0.02)
     #expect(configuration.twinCritics && configuration.policyDelay == 2)
     let (model, _) = try DRR.fit(simulator: world, configuration: configuration, seed: 7)
+    let (chosen, average) = try greedyAndAverageReward(model, world)
+    #expect(chosen > average + 0.3, "TD3: greedy reward \(chosen), average item \(average)")
+    var object = try #require(
+      try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration)) as? [String: Any])
+    for key in ["twinCritics", "policyDelay", "targetNoise", "targetNoiseClip"] { object[key] = nil }
+    let old = try JSONDecoder().decode(DRR.Configuration.self, from: JSONSerialization.data(withJSONObject: object))
+    #expect(!old.twinCritics && old.policyDelay == 1 && old.targetNoise == 0)
+    #expect(old.historyLength == 3 && old.hidden == [32, 32])
+  }
+
+  /// Mean reward of the greedy top item per eligible user, and the mean over all unseen items.
+  func greedyAndAverageReward(_ model: DRR, _ world: RatingRewardSimulator) throws -> (greedy: Float, average: Float) {
     var chosen: Float = 0, average: Float = 0
     for user in world.eligibleUsers {
       let history = world.positives.latest(3, of: user)
@@ -133,13 +145,7 @@ struct DDPGTests {
       average += try unseen.map { try world.reward(user: user, item: $0) }.reduce(0, +) / Float(unseen.count)
     }
     let n = Float(world.eligibleUsers.count)
-    #expect(chosen / n > average / n + 0.3, "TD3: greedy reward \(chosen / n), average item \(average / n)")
-    var object = try #require(
-      try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration)) as? [String: Any])
-    for key in ["twinCritics", "policyDelay", "targetNoise", "targetNoiseClip"] { object[key] = nil }
-    let old = try JSONDecoder().decode(DRR.Configuration.self, from: JSONSerialization.data(withJSONObject: object))
-    #expect(!old.twinCritics && old.policyDelay == 1 && old.targetNoise == 0)
-    #expect(old.historyLength == 3 && old.hidden == [32, 32])
+    return (chosen / n, average / n)
   }
 
   func smallConfiguration(_ module: DRR.StateModule = .average, episodes: Int = 150) -> DRR.Configuration {
@@ -163,18 +169,8 @@ struct DDPGTests {
     let world = try simulator()
     let (model, log) = try DRR.fit(simulator: world, configuration: smallConfiguration(module), seed: 7)
     #expect(log.count == 150)
-    // Mean reward of the greedy top item per eligible user, against the mean over all items.
-    var chosen: Float = 0, average: Float = 0
-    for user in world.eligibleUsers {
-      let history = world.positives.latest(3, of: user)
-      let scores = model.scores(user: user, history: history, candidates: Array(0..<world.itemCount))
-      let unseen = (0..<world.itemCount).filter { !history.contains($0) }
-      let best = unseen.max { scores[$0] < scores[$1] } ?? 0
-      chosen += try world.reward(user: user, item: best)
-      average += try unseen.map { try world.reward(user: user, item: $0) }.reduce(0, +) / Float(unseen.count)
-    }
-    let n = Float(world.eligibleUsers.count)
-    #expect(chosen / n > average / n + 0.3, "\(module): greedy reward \(chosen / n), average item \(average / n)")
+    let (chosen, average) = try greedyAndAverageReward(model, world)
+    #expect(chosen > average + 0.3, "\(module): greedy reward \(chosen), average item \(average)")
     let (again, _) = try DRR.fit(simulator: world, configuration: smallConfiguration(module), seed: 7)
     #expect(again.agent.actor == model.agent.actor)
     #expect(again.poolingWeights == model.poolingWeights)
