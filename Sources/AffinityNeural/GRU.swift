@@ -1,4 +1,4 @@
-public import AffinityCore
+import AffinityCore
 import Foundation
 
 /// A gated recurrent unit (Cho et al. 2014) over a batch of equal-length sequences, with
