@@ -155,7 +155,10 @@ public struct DRRExperiment: Sendable {
     typealias Policy = (
       _ user: Int, _ history: [Int], _ items: ItemStatistics, _ generator: inout SeededGenerator
     ) throws -> [Float]
+    /// What a policy that learns online does with each slate's rewards (nil: nothing).
+    typealias Learner = (_ user: Int, _ items: [Int], _ rewards: [Float]) -> Void
     let linUCB = InteractionLinUCB(users: drr.userEmbeddings, items: drr.itemEmbeddings)
+    let learners: [String: Learner] = ["linucb": linUCB.learn]
     let policies: [(String, Policy)] = [
       ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }),
       ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
@@ -185,7 +188,7 @@ public struct DRRExperiment: Sendable {
       var total: Double = 0
       var shownCount = 0
       var items = ItemStatistics(count: simulator.itemCount)
-      linUCB.reset()
+      let learn = learners[name]
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
         // New items only: what the user rated in training is not recommended again.
@@ -197,7 +200,7 @@ public struct DRRExperiment: Sendable {
           let step = try env.step(items: picks)
           total += Double(step.rewards.reduce(0, +))
           items.record(picks, step.rewards)
-          if name == "linucb" { linUCB.learn(user: user, items: picks, rewards: step.rewards) }
+          learn?(user, picks, step.rewards)
           shownCount += picks.count
           shown.formUnion(picks)
           history = step.history
