@@ -388,10 +388,20 @@ struct RLTrainCommand: ParsableCommand {
       progress: RLEvaluateCommand.progress(bar, episodes: total))
     bar.finish(String(format: "%.0f s", Date().timeIntervalSince(started)))
     var bundle = try model.bundle()
-    bundle.provenance = ["data": self.data, "split": "random 0.2", "seed": String(seed)]
+    let rating = configuration.ratingModel
+    bundle.provenance = [
+      "data": self.data, "split": "random 0.2", "seed": String(seed),
+      "simulator": "\(rating.usesBiases ? "svd" : "pmf"), \(rating.embeddingSize) factors, \(rating.epochs) epochs, λ \(rating.regularization)",
+    ]
+    if let selection = model.selection {
+      bundle.provenance["kept"] = String(
+        format: "after episode %d (greedy simulator score %.3f; untrained %.3f)", selection.episode, selection.best,
+        selection.initial)
+    }
     try bundle.write(to: output)
     let curve = RLEvaluateCommand.movingAverage(log.map { Double($0.meanReward) }, window: 100)
     if let plot { try RLEvaluateCommand.writeCurves([(seed, log)], module: configuration.drr.stateModule, to: plot) }
     print(String(format: "saved %@ (%d episodes; mean reward per step, last 100 episodes: %.3f)", output, total, curve.last ?? 0))
+    if let kept = bundle.provenance["kept"] { print("kept the agent \(kept)") }
   }
 }
