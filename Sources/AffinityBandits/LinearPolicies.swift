@@ -4,17 +4,18 @@ import Foundation
 
 /// Per-arm ridge regressions on the context: `A_a = λI + Σ x xᵀ`, `b_a = Σ r x`, kept with
 /// `A_a⁻¹` (Sherman–Morrison per event, a Cholesky refactorisation per batch) and `θ_a = A_a⁻¹ b_a`.
-/// Flat row-major buffers, one `d × d` block per arm.
-struct LinearArms: Sendable, Codable, Equatable {
-  let dimension: Int
+/// Flat row-major buffers, one `d × d` block per arm. Package-visible so other policies over
+/// ridge statistics (DRR's online protocol) keep them the same way.
+package struct LinearArms: Sendable, Codable, Equatable {
+  package let dimension: Int
   let regularization: Double
   var grams: [Double]
-  var inverses: [Double]
+  package internal(set) var inverses: [Double]
   var responses: [Double]
-  var thetas: [Double]
+  package internal(set) var thetas: [Double]
   var pulls: [Double]
 
-  init(arms: Int, dimension d: Int, regularization: Double) {
+  package init(arms: Int, dimension d: Int, regularization: Double) {
     dimension = d
     self.regularization = regularization
     let identity = (0..<(d * d)).map { $0 % (d + 1) == 0 ? 1.0 : 0 }
@@ -59,7 +60,7 @@ struct LinearArms: Sendable, Codable, Equatable {
 
   /// Adds `weight · x xᵀ` to arm `a`'s Gram matrix, `target · x` to its response, and updates
   /// the inverse by Sherman–Morrison and θ.
-  mutating func add(_ arm: Int, _ x: [Double], reward target: Double, weight: Double = 1) {
+  package mutating func add(_ arm: Int, _ x: [Double], reward target: Double, weight: Double = 1) {
     let d = dimension
     let base = arm * d * d
     var u = [Double](repeating: 0, count: d)

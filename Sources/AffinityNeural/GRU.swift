@@ -77,6 +77,7 @@ public struct GRU: Sendable, Equatable {
       inputs: steps, states: [initial ?? Matrix(rows: batch, columns: h)], resets: [], updates: [], candidates: [],
       hiddenCandidates: [])
     let wi = inputWeights, wh = hiddenWeights
+    let bi = parameters[2], bh = parameters[3]
     for x in steps {
       let previous = trace.states[trace.states.count - 1]
       var gi = Matrix(rows: batch, columns: 3 * h)
@@ -87,11 +88,10 @@ public struct GRU: Sendable, Equatable {
       for b in 0..<batch {
         for k in 0..<h {
           let row = b * 3 * h
-          let hr = gh.storage[row + 2 * h + k] + parameters[3][2 * h + k]
-          let reset = sigmoid(gi.storage[row + k] + parameters[2][k] + gh.storage[row + k] + parameters[3][k])
-          let update = sigmoid(
-            gi.storage[row + h + k] + parameters[2][h + k] + gh.storage[row + h + k] + parameters[3][h + k])
-          let candidate = tanh(gi.storage[row + 2 * h + k] + parameters[2][2 * h + k] + reset * hr)
+          let hr = gh.storage[row + 2 * h + k] + bh[2 * h + k]
+          let reset = sigmoid(gi.storage[row + k] + bi[k] + gh.storage[row + k] + bh[k])
+          let update = sigmoid(gi.storage[row + h + k] + bi[h + k] + gh.storage[row + h + k] + bh[h + k])
+          let candidate = tanh(gi.storage[row + 2 * h + k] + bi[2 * h + k] + reset * hr)
           let i = b * h + k
           r.storage[i] = reset
           z.storage[i] = update

@@ -129,7 +129,8 @@ public struct DDPG: Sendable {
   /// What one update measured.
   public struct Step: Sendable {
     public var criticLoss: Float
-    /// Mean `Q(s, μ(s))` before the actor step.
+    /// Mean `Q(s, μ(s))` before the actor step (with a policy delay, an update without an actor
+    /// step repeats the last one).
     public var meanQ: Float
     /// `|Q(s, a) − y|` per transition: the new replay priorities.
     public var tdErrors: [Float]
@@ -157,6 +158,8 @@ public struct DDPG: Sendable {
   var generator: SeededGenerator
   /// Critic updates so far (the policy delay counts them).
   public private(set) var updateCount = 0
+  /// ``Step/meanQ`` of the last update that stepped the actor.
+  var lastMeanQ: Float = 0
 
   public init(_ configuration: Configuration, seed: UInt64) throws {
     try configuration.validate()
@@ -218,8 +221,7 @@ public struct DDPG: Sendable {
   /// ``Configuration/targetNoise`` it is ``targetAct(_:)``.
   public mutating func smoothedTargetAct(_ states: Matrix) -> Matrix {
     let c = configuration
-    var z = targetActor.forward(states)
-    if c.normalizesActions { z = Self.normalized(z).actions }
+    var z = targetAct(states)
     guard c.targetNoise > 0 else { return z }
     for i in z.storage.indices {
       let noise = min(c.targetNoiseClip, max(-c.targetNoiseClip, c.targetNoise * Float(generator.nextGaussian())))
@@ -316,17 +318,16 @@ public struct DDPG: Sendable {
     updateCount += 1
     lap(\.critic)
     guard updateCount % c.policyDelay == 0 else {
-      // TD3's delayed policy: no actor or target step this time.
-      let q = critic.forward(criticInput(batch.states, act(batch.states)))
-      return Step(
-        criticLoss: criticLoss, meanQ: q.storage.reduce(0, +) / Float(max(n, 1)), tdErrors: tdErrors,
-        stateGradient: nil)
+      // TD3's delayed policy: no actor or target step this time (and no extra forward pass
+      // just to report Q: the last actor step's value stands).
+      return Step(criticLoss: criticLoss, meanQ: lastMeanQ, tdErrors: tdErrors, stateGradient: nil)
     }
     // Actor: ascend Q(s, μ(s)) through the updated critic.
     let actorTrace = actor.forward(batch.states, generator: &generator)
     let (policyActions, norms) = c.normalizesActions ? Self.normalized(actorTrace.output) : (actorTrace.output, [])
     let qTrace = critic.forward(criticInput(batch.states, policyActions), generator: &generator)
     let meanQ = qTrace.output.storage.reduce(0, +) / Float(max(n, 1))
+    lastMeanQ = meanQ
     let dQ = Matrix(rows: n, columns: 1, storage: [Float](repeating: -1 / Float(max(n, 1)), count: n))
     let (dInput, _) = critic.backward(dQ, trace: qTrace, inputGradient: true, parameterGradients: false)
     var dCriticInput = dInput ?? Matrix(rows: n, columns: c.criticWidth)

@@ -1,5 +1,6 @@
 public import AffinityCore
 public import AffinityFactorization
+import AffinityBandits
 import AffinityNeural
 import Foundation
 
@@ -158,12 +159,11 @@ public struct DRRExperiment: Sendable {
     /// What a policy that learns online does with each slate's rewards (nil: nothing).
     typealias Learner = (_ user: Int, _ items: [Int], _ rewards: [Float]) -> Void
     let linUCB = InteractionLinUCB(users: drr.userEmbeddings, items: drr.itemEmbeddings)
-    let learners: [String: Learner] = ["linucb": linUCB.learn]
-    let policies: [(String, Policy)] = [
-      ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }),
-      ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }),
-      ("popularity", { _, _, _, _ in popularity.map(Float.init) }),
-      ("random", { _, _, _, g in (0..<simulator.itemCount).map { _ in Float(g.nextUniform()) } }),
+    let policies: [(String, Policy, Learner?)] = [
+      ("drr", { user, history, _, _ in drr.scores(user: user, history: history, candidates: Array(0..<drr.itemCount)) }, nil),
+      ("rating model", { user, _, _, _ in try simulator.rewards(user: user) }, nil),
+      ("popularity", { _, _, _, _ in popularity.map(Float.init) }, nil),
+      ("random", { _, _, _, g in (0..<simulator.itemCount).map { _ in Float(g.nextUniform()) } }, nil),
       // Bandits over the items as arms, learning online across the users.
       ("ucb1", { _, _, items, _ in
         // UCB1 on rewards in [−1, 1]: mean + 2·√(2 ln t / n); unpulled items first.
@@ -171,24 +171,23 @@ public struct DRRExperiment: Sendable {
           items.counts[j] == 0 ? Float.greatestFiniteMagnitude - Float(j)
             : Float(items.sums[j] / items.counts[j] + 2 * (2 * Foundation.log(max(items.pulls, 1)) / items.counts[j]).squareRoot())
         }
-      }),
+      }, nil),
       ("epsilon-greedy", { _, _, items, g in
         // ε = 0.1 per slot; otherwise the best mean reward so far (unpulled items count 0).
         (0..<simulator.itemCount).map { j in
           g.nextUniform() < 0.1 ? Float(g.nextUniform()) * 2
             : Float(items.counts[j] == 0 ? 0 : items.sums[j] / items.counts[j])
         }
-      }),
-      ("linucb", { user, _, _, _ in linUCB.scores(user: user) }),
+      }, nil),
+      ("linucb", { user, _, _, _ in linUCB.scores(user: user) }, linUCB.learn),
     ]
     var out: [String: Double] = [:]
-    for (name, policy) in policies {
+    for (name, policy, learn) in policies {
       var env = simulator
       var generator = SeededGenerator(seed: seed, stream: 0x0911E)
       var total: Double = 0
       var shownCount = 0
       var items = ItemStatistics(count: simulator.itemCount)
-      let learn = learners[name]
       for user in simulator.eligibleUsers {
         var history = try env.reset(user: user)
         // New items only: what the user rated in training is not recommended again.
@@ -235,35 +234,30 @@ public struct DRRExperiment: Sendable {
 /// Protocol 3's contextual rival: LinUCB with one shared parameter vector over the context
 /// `x_uj = u ⊙ e_j` (the rating model's user and item embeddings, the ones DRR sees), so
 /// `θ = 1` would be the rating model's own ranking; it starts from `θ = 0` and learns online
-/// across the users. Score `θᵀx + α √(xᵀA⁻¹x)` with `A = λI + Σ x xᵀ` (Sherman–Morrison per
-/// shown item); the widths of all items at once are one GEMM, `diag(E (D_u A⁻¹ D_u) Eᵀ)`.
-/// Mutable state behind a reference, local to one evaluation.
+/// across the users. Score `θᵀx + α √(xᵀA⁻¹x)` with `A = λI + Σ x xᵀ` kept by the bandits'
+/// ``LinearArms`` (one arm; Sherman–Morrison per shown item, in double precision); the widths
+/// of all items at once are one GEMM, `diag(E (D_u A⁻¹ D_u) Eᵀ)`. Mutable state behind a
+/// reference, local to one evaluation.
 final class InteractionLinUCB {
   let users: Matrix
   let items: Matrix
   let alpha: Float
   let regularization: Float
-  /// A⁻¹ in double precision (tens of thousands of rank-one downdates), row-major `d × d`.
-  private(set) var inverse: [Double]
-  private(set) var response: [Double]
-  private(set) var theta: [Float]
+  private(set) var model: LinearArms
 
   init(users: Matrix, items: Matrix, alpha: Float = 0.5, regularization: Float = 1) {
     self.users = users
     self.items = items
     self.alpha = alpha
     self.regularization = regularization
-    inverse = []
-    response = []
-    theta = []
-    reset()
+    model = LinearArms(arms: 1, dimension: items.columns, regularization: Double(regularization))
   }
 
+  /// θ = A⁻¹b.
+  var theta: [Float] { model.thetas.map(Float.init) }
+
   func reset() {
-    let d = items.columns
-    inverse = (0..<(d * d)).map { $0 % (d + 1) == 0 ? 1 / Double(regularization) : 0 }
-    response = [Double](repeating: 0, count: d)
-    theta = [Float](repeating: 0, count: d)
+    model = LinearArms(arms: 1, dimension: items.columns, regularization: Double(regularization))
   }
 
   func context(user: Int, item: Int) -> [Double] {
@@ -274,12 +268,13 @@ final class InteractionLinUCB {
   func scores(user: Int) -> [Float] {
     let d = items.columns
     let u = Array(users.row(user))
+    let theta = self.theta
     // Mean: E (θ ⊙ u). Width²: e_jᵀ B e_j with B = D_u A⁻¹ D_u.
     let weighted = Matrix(rows: 1, columns: d, storage: (0..<d).map { theta[$0] * u[$0] })
     var means = Matrix(rows: 1, columns: items.rows)
     Gemm.multiplyTransposed(weighted, items, into: &means)
     var scaled = Matrix(rows: d, columns: d)
-    for r in 0..<d { for c in 0..<d { scaled[r, c] = Float(inverse[r * d + c]) * u[r] * u[c] } }
+    for r in 0..<d { for c in 0..<d { scaled[r, c] = Float(model.inverses[r * d + c]) * u[r] * u[c] } }
     var projected = Matrix(rows: items.rows, columns: d)
     Gemm.multiply(items, scaled, into: &projected, transposeA: false, accumulate: false)
     return (0..<items.rows).map { j in
@@ -290,27 +285,6 @@ final class InteractionLinUCB {
   }
 
   func learn(user: Int, items picks: [Int], rewards: [Float]) {
-    let d = items.columns
-    for (item, reward) in zip(picks, rewards) {
-      let x = context(user: user, item: item)
-      var ax = [Double](repeating: 0, count: d)
-      for r in 0..<d {
-        var s = 0.0
-        for c in 0..<d { s += inverse[r * d + c] * x[c] }
-        ax[r] = s
-      }
-      var denominator = 1.0
-      for c in 0..<d { denominator += x[c] * ax[c] }
-      for r in 0..<d {
-        let scale = ax[r] / denominator
-        for c in 0..<d { inverse[r * d + c] -= scale * ax[c] }
-      }
-      for c in 0..<d { response[c] += Double(reward) * x[c] }
-    }
-    for r in 0..<d {
-      var s = 0.0
-      for c in 0..<d { s += inverse[r * d + c] * response[c] }
-      theta[r] = Float(s)
-    }
+    for (item, reward) in zip(picks, rewards) { model.add(0, context(user: user, item: item), reward: Double(reward)) }
   }
 }

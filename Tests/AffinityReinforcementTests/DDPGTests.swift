@@ -27,6 +27,32 @@ func tasteWorld() throws -> InteractionData {
   return try InteractionData(rows, source: "taste world")
 }
 
+/// 32 transitions of the one-step problem `r = 1 − (a − x₀/2)²` with random states `[x₀, 0.3]`
+/// and random actions.
+func oneStepBatch(_ generator: inout SeededGenerator, done: Bool = true) -> DDPG.Batch {
+  var states = Matrix(rows: 32, columns: 2)
+  var actions = Matrix(rows: 32, columns: 1)
+  var rewards: [Float] = []
+  for r in 0..<32 {
+    let x = Float(2 * generator.nextUniform() - 1)
+    states[r, 0] = x
+    states[r, 1] = 0.3
+    let a = Float(2 * generator.nextUniform() - 1)
+    actions[r, 0] = a
+    rewards.append(1 - (a - x / 2) * (a - x / 2))
+  }
+  return DDPG.Batch(
+    states: states, actions: actions, rewards: rewards, nextStates: states,
+    done: [Bool](repeating: done, count: 32), weights: [Float](repeating: 1, count: 32))
+}
+
+/// The actor's mean `|a − x₀/2|` over 21 states `x₀ ∈ [−1, 1]`.
+func oneStepError(_ agent: DDPG) -> Float {
+  let states = Matrix(rows: 21, columns: 2, storage: (0...20).flatMap { [Float($0) / 10 - 1, 0.3] })
+  let actions = agent.act(states)
+  return (0..<21).map { abs(actions.storage[$0] - states[$0, 0] / 2) }.reduce(0, +) / 21
+}
+
 @Suite("DDPG and DRR")
 struct DDPGTests {
   /// A one-step problem whose best action is known: `r = 1 − (a − x₀/2)²`. DDPG's actor must
@@ -37,30 +63,9 @@ struct DDPGTests {
         stateWidth: 2, actionWidth: 1, hidden: [32, 32], actorLearningRate: 0.003, criticLearningRate: 0.01, tau: 0.05),
       seed: 3)
     var generator = SeededGenerator(seed: 4)
-    func error(_ agent: DDPG) -> Float {
-      let states = Matrix(rows: 21, columns: 2, storage: (0...20).flatMap { [Float($0) / 10 - 1, 0.3] })
-      let actions = agent.act(states)
-      return (0..<21).map { abs(actions.storage[$0] - states[$0, 0] / 2) }.reduce(0, +) / 21
-    }
-    let before = error(agent)
-    for _ in 0..<600 {
-      var states = Matrix(rows: 32, columns: 2)
-      var actions = Matrix(rows: 32, columns: 1)
-      var rewards: [Float] = []
-      for r in 0..<32 {
-        let x = Float(2 * generator.nextUniform() - 1)
-        states[r, 0] = x
-        states[r, 1] = 0.3
-        let a = Float(2 * generator.nextUniform() - 1)
-        actions[r, 0] = a
-        rewards.append(1 - (a - x / 2) * (a - x / 2))
-      }
-      _ = agent.update(
-        DDPG.Batch(
-          states: states, actions: actions, rewards: rewards, nextStates: states,
-          done: [Bool](repeating: true, count: 32), weights: [Float](repeating: 1, count: 32)))
-    }
-    let after = error(agent)
+    let before = oneStepError(agent)
+    for _ in 0..<600 { _ = agent.update(oneStepBatch(&generator)) }
+    let after = oneStepError(agent)
     #expect(before > 0.2 && after < 0.1, "mean |a − x/2|: \(before) → \(after)")
     #expect(throws: ConfigurationError.self) {
       try DDPG(DDPG.Configuration(stateWidth: 2, actionWidth: 1, tau: 0), seed: 1)
@@ -76,20 +81,9 @@ struct DDPGTests {
     var agent = try DDPG(configuration, seed: 3)
     var generator = SeededGenerator(seed: 4)
     func batch(done: Bool) -> DDPG.Batch {
-      var states = Matrix(rows: 32, columns: 2)
-      var actions = Matrix(rows: 32, columns: 1)
-      var rewards: [Float] = []
-      for r in 0..<32 {
-        let x = Float(2 * generator.nextUniform() - 1)
-        states[r, 0] = x
-        states[r, 1] = 0.3
-        let a = Float(2 * generator.nextUniform() - 1)
-        actions[r, 0] = a
-        rewards.append(1 - (a - x / 2) * (a - x / 2))
-      }
-      return DDPG.Batch(
-        states: states, actions: actions, rewards: rewards, nextStates: states,
-        done: [Bool](repeating: done, count: 32), weights: [Float](repeating: 1, count: 32), nextActions: actions)
+      var b = oneStepBatch(&generator, done: done)
+      b.nextActions = b.actions
+      return b
     }
     // Clipped double Q: y = r + γ min(Q'₁, Q'₂) (the targets start equal to the critics).
     let probe = batch(done: false)
@@ -107,9 +101,7 @@ struct DDPGTests {
     _ = agent.update(batch(done: true))
     #expect(agent.actor != initialActor)
     for _ in 0..<1_200 { _ = agent.update(batch(done: true)) }
-    let states = Matrix(rows: 21, columns: 2, storage: (0...20).flatMap { [Float($0) / 10 - 1, 0.3] })
-    let actions = agent.act(states)
-    let error = (0..<21).map { abs(actions.storage[$0] - states[$0, 0] / 2) }.reduce(0, +) / 21
+    let error = oneStepError(agent)
     #expect(error < 0.1, "mean |a − x/2| after TD3: \(error)")
     #expect(throws: ConfigurationError.self) {
       try DDPG(DDPG.Configuration(stateWidth: 2, actionWidth: 1, policyDelay: 0), seed: 1)
