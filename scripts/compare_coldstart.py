@@ -144,6 +144,8 @@ class AffinityModel:
     cli: tuple[str, ...] = ()       # extra `affinity evaluate` options, such as ("--years", "year")
 
 
+GRADED = {"usesValues": "true", "valueOffset": 2}
+
 AFFINITY_MODELS = [
     AffinityModel("popular", A=[()], B=[()], C=[()]),
     AffinityModel("feature-popular", A=[("user",)]),
@@ -154,6 +156,9 @@ AFFINITY_MODELS = [
     AffinityModel("inductive", {"minimumValue": 4}, A=[("user",)], label="inductive, liked (≥ 4) only"),
     # The ridge blended with gender × age popularity (standardised scores); weight chosen on validation.
     AffinityModel("segment-ridge", {"minimumValue": 4}, A=[("user",)], label="segment-ridge, liked (≥ 4) only"),
+    # Graded targets: each rating counts stars − 2 (5 → 3, 4 → 2, 3 → 1, 1-2 → nothing); chosen on validation.
+    AffinityModel("segment-ridge", GRADED, A=[("user",)], label="segment-ridge, graded (stars − 2)"),
+    AffinityModel("feature-popular", GRADED, A=[("user",)], label="feature-popular, graded (stars − 2)"),
     AffinityModel("inductive", B=[("item",), ("item-no-title",)], cli=("--years", "year"),
                   label="inductive, exact release years"),
     AffinityModel("content", B=[("item",), ("item-no-title",)], C=[("item",)]),
@@ -181,9 +186,13 @@ MULTI_SPLIT_AFFINITY = [
                   label="hybrid, liked (≥ 4) only, λ_U = 300"),
     AffinityModel("lightfm", {"minimumValue": 4}, seeded=True, label="lightfm, liked (≥ 4) only"),
     AffinityModel("segment-ridge", {"minimumValue": 4}, label="segment-ridge, liked (≥ 4) only"),
+    AffinityModel("feature-popular", GRADED, label="feature-popular, graded (stars − 2)"),
+    AffinityModel("segment-ridge", GRADED, label="segment-ridge, graded (stars − 2)"),
 ]
-MULTI_SPLIT_PEERS = ["LightFM WARP, identity + user features", "gender×age popularity",
-                     "gender×age popularity, ratings ≥ 4", "global popularity"]
+MULTI_SPLIT_PEERS = ["LightFM WARP, identity + user features", "LightFM WARP, identity + user features, ratings ≥ 4",
+                     "LightFM WARP, identity + user features, graded weights", "gender×age popularity",
+                     "gender×age popularity, ratings ≥ 4", "gender×age popularity, graded (stars − 2)",
+                     "global popularity"]
 
 # LightFM settings for every LightFM row (the same as compare_implicit's WARP rows).
 LIGHTFM_PARAMS = dict(no_components=64, loss="warp", learning_rate=0.05)
@@ -392,9 +401,16 @@ class Peer:
     seeded: bool = False
 
 
-def item_counts(data: ProtocolData, group_of: dict[int, str] | None = None, min_rating: float | None = None):
-    """Train interactions per training item (only ratings >= min_rating when given); with `group_of`,
-    one count vector per group of users ({group: counts})."""
+def graded(rating: float) -> float:
+    """Graded relevance: stars − 2, nothing for 1 or 2 stars (Affinity's usesValues + valueOffset=2)."""
+    return max(rating - 2.0, 0.0)
+
+
+def item_counts(data: ProtocolData, group_of: dict[int, str] | None = None, min_rating: float | None = None,
+                weight: Callable[[float], float] | None = None):
+    """Train interactions per training item (only ratings >= min_rating when given; each counting
+    weight(rating) instead of 1 when given); with `group_of`, one count vector per group of users
+    ({group: counts})."""
     import numpy as np
     counts: dict[str | None, Any] = {}
     for u, i, r in zip(*(column.tolist() for column in data.train_rows)):
@@ -402,7 +418,7 @@ def item_counts(data: ProtocolData, group_of: dict[int, str] | None = None, min_
             group = group_of[u] if group_of else None
             if group not in counts:
                 counts[group] = np.zeros(len(data.train_items))
-            counts[group][data.item_index[i]] += 1
+            counts[group][data.item_index[i]] += weight(r) if weight else 1
     return counts if group_of else counts[None]
 
 
@@ -429,23 +445,45 @@ def feature_matrix(rows: list[list[str]], vocabulary: dict[str, int], normalize:
     return sp.diags(1.0 / sums).dot(matrix).tocsr().astype(np.float32)
 
 
-def fit_lightfm(data: ProtocolData, seed: int, user_features=None, item_features=None):
+def weighted_interactions(data: ProtocolData, weight: Callable[[float], float]):
+    """(interactions, sample_weight) COO matrices over the train rows with weight(rating) > 0: 1 per
+    kept pair, and its weight -- LightFM's fit(..., sample_weight=...) wants the same sparsity pattern."""
+    import numpy as np
+    import scipy.sparse as sp
+    tu, ti, tr = data.train_rows
+    kept = [(data.user_index[u], data.item_index[i], weight(r))
+            for u, i, r in zip(tu.tolist(), ti.tolist(), tr.tolist()) if weight(r) > 0]
+    rows = np.array([k[0] for k in kept], dtype=np.int32)
+    cols = np.array([k[1] for k in kept], dtype=np.int32)
+    shape = (len(data.train_users), len(data.train_items))
+    ones = sp.coo_matrix((np.ones(len(kept), dtype=np.float32), (rows, cols)), shape=shape)
+    weights = sp.coo_matrix((np.array([k[2] for k in kept], dtype=np.float32), (rows, cols)), shape=shape)
+    return ones, weights
+
+
+def fit_lightfm(data: ProtocolData, seed: int, user_features=None, item_features=None,
+                weight: Callable[[float], float] | None = None):
+    """LightFM on every train row (1 each), or with `weight` on the rows it weighs above 0, as sample weights."""
     from lightfm import LightFM
     model = LightFM(random_state=seed, **LIGHTFM_PARAMS)
+    interactions, sample_weight = (data.interactions.tocoo(), None) if weight is None else \
+        weighted_interactions(data, weight)
     start = time.perf_counter()
-    model.fit(data.interactions.tocoo(), user_features=user_features, item_features=item_features,
+    model.fit(interactions, user_features=user_features, item_features=item_features, sample_weight=sample_weight,
               epochs=LIGHTFM_EPOCHS, num_threads=LIGHTFM_THREADS)
     return model, time.perf_counter() - start
 
 
-def lightfm_cold_users(data: ProtocolData, tokens: dict[int, list[str]], identity: bool, normalize: bool):
-    """Train users: [identity] + feature one-hots; cold users: feature one-hots only. Items: identity."""
+def lightfm_cold_users(data: ProtocolData, tokens: dict[int, list[str]], identity: bool, normalize: bool,
+                       weight: Callable[[float], float] | None = None):
+    """Train users: [identity] + feature one-hots; cold users: feature one-hots only. Items: identity.
+    `weight`: train on the rows it weighs above 0, with those sample weights."""
     def score(seed: int):
         vocabulary = {t: j for j, t in enumerate(sorted({t for u in data.train_users for t in tokens[u]}))}
         n_identity = len(data.train_users) if identity else 0
         train_features = feature_matrix([tokens[u] for u in data.train_users], vocabulary, normalize, n_identity,
                                         list(range(n_identity)) if identity else None)
-        model, seconds = fit_lightfm(data, seed, user_features=train_features)
+        model, seconds = fit_lightfm(data, seed, user_features=train_features, weight=weight)
         cold = feature_matrix([tokens[u] for u in data.test_users], vocabulary, normalize, n_identity)
         _, user_vectors = model.get_user_representations(cold)
         item_bias, item_vectors = model.get_item_representations()
@@ -485,15 +523,16 @@ def global_popularity(data: ProtocolData):
     return lambda seed: timed(lambda: np.tile(item_counts(data), (len(data.test_users), 1)))
 
 
-def segment_popularity(data: ProtocolData, segment_of: dict[int, str], min_rating: float | None):
-    """Per (gender, age bucket): count of train interactions (or ratings >= min_rating) by the
-    segment's users; ties by global count, then first appearance. Score = segment count x
-    (max global count + 1) + global count, exact in float64."""
+def segment_popularity(data: ProtocolData, segment_of: dict[int, str], min_rating: float | None,
+                       weight: Callable[[float], float] | None = None):
+    """Per (gender, age bucket): count of train interactions (or ratings >= min_rating, or the sum of
+    weight(rating)) by the segment's users; ties by global count, then first appearance. Score =
+    segment count x (max global count + 1) + global count, exact in float64."""
     import numpy as np
 
     def build():
         overall = item_counts(data)
-        by_segment = item_counts(data, segment_of, min_rating)
+        by_segment = item_counts(data, segment_of, min_rating, weight)
         empty = np.zeros(len(data.train_items))
         return np.stack([by_segment.get(segment_of[u], empty) * (overall.max() + 1) + overall
                          for u in data.test_users])
@@ -549,6 +588,16 @@ def peers_for(data: ProtocolData, features: dict, with_lightfm: bool) -> list[Pe
                     features=f"user_features=[identity | {one_hots}], {NOT_NORMALISED}; cold users: the one-hots "
                              f"only; items: identity"),
                      lightfm_cold_users(data, users, identity=True, normalize=False), seeded=True),
+                Peer("LightFM WARP, identity + user features, ratings ≥ 4", "LightFM", LIGHTFM_CALL.format(
+                    features=f"user_features=[identity | {one_hots}], {NORMALISED}; cold users: the one-hots only; "
+                             f"items: identity").replace("1 per train row", "1 per train rating ≥ 4"),
+                     lightfm_cold_users(data, users, identity=True, normalize=True,
+                                        weight=lambda r: 1.0 if r >= 4 else 0.0), seeded=True),
+                Peer("LightFM WARP, identity + user features, graded weights", "LightFM", LIGHTFM_CALL.format(
+                    features=f"user_features=[identity | {one_hots}], {NORMALISED}; cold users: the one-hots only; "
+                             f"items: identity").replace(
+                        "1 per train row", "1 per train rating ≥ 3, sample_weight = stars − 2"),
+                     lightfm_cold_users(data, users, identity=True, normalize=True, weight=graded), seeded=True),
                 Peer("LightFM WARP, user features only", "LightFM", LIGHTFM_CALL.format(
                     features=f"user_features=[{one_hots}] (no identity), {NORMALISED}; items: identity"),
                      lightfm_cold_users(data, users, identity=False, normalize=True), seeded=True)]
@@ -558,6 +607,9 @@ def peers_for(data: ProtocolData, features: dict, with_lightfm: bool) -> list[Pe
                  "global count, then first appearance in train", segment_popularity(data, segment, None)),
             Peer("gender×age popularity, ratings ≥ 4", "numpy",
                  "the same, counting only train ratings ≥ 4", segment_popularity(data, segment, 4.0)),
+            Peer("gender×age popularity, graded (stars − 2)", "numpy",
+                 "the same, each train rating counting stars − 2 (1-2 stars: nothing)",
+                 segment_popularity(data, segment, None, graded)),
             Peer("global popularity", "numpy", "count of train interactions; ties by first appearance in train",
                  global_popularity(data)),
             Peer("random", "numpy", "numpy default_rng(seed).random scores", random_scores(data), seeded=True)]

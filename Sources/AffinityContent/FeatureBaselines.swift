@@ -13,10 +13,19 @@ public struct SegmentPopularity: FeatureAwareRecommender {
     /// Interactions with a lower value are not counted (0 counts all): with star ratings, count
     /// only what the segment liked.
     public var minimumValue: Float
+    /// Each interaction counts its value (less ``valueOffset``) instead of 1; values ≤ 0 never count.
+    public var usesValues: Bool
+    /// With `usesValues`, subtracted from every value; values at or below a positive offset do
+    /// not count. With star ratings, 2 gives graded counts (5 → 3, 4 → 2, 3 → 1).
+    public var valueOffset: Float
 
-    public init(segmentColumns: String = "gender,age", minimumValue: Float = 0) {
+    public init(
+      segmentColumns: String = "gender,age", minimumValue: Float = 0, usesValues: Bool = false, valueOffset: Float = 0
+    ) {
       self.segmentColumns = segmentColumns
       self.minimumValue = minimumValue
+      self.usesValues = usesValues
+      self.valueOffset = valueOffset
     }
 
     public func validate() throws(ConfigurationError) {
@@ -25,6 +34,25 @@ public struct SegmentPopularity: FeatureAwareRecommender {
           model: "SegmentPopularity", parameter: "segmentColumns", value: segmentColumns,
           requirement: "at least one user feature column, such as gender,age")
       }
+      let check = ConfigurationCheck("SegmentPopularity")
+      try check.nonNegative("valueOffset", valueOffset)
+      if !minimumValue.isFinite {
+        throw ConfigurationError(
+          model: "SegmentPopularity", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
+      }
+    }
+
+    var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }
+
+    private enum CodingKeys: String, CodingKey { case segmentColumns, minimumValue, usesValues, valueOffset }
+
+    /// Reads configurations saved before `usesValues` and `valueOffset` existed as counting 1 each.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      segmentColumns = try c.decode(String.self, forKey: .segmentColumns)
+      minimumValue = try c.decode(Float.self, forKey: .minimumValue)
+      usesValues = try c.decodeIfPresent(Bool.self, forKey: .usesValues) ?? false
+      valueOffset = try c.decodeIfPresent(Float.self, forKey: .valueOffset) ?? 0
     }
   }
 
@@ -61,23 +89,29 @@ public struct SegmentPopularity: FeatureAwareRecommender {
     }
     var rows: [Int32] = []
     var columns: [Int32] = []
+    var weights: [Float] = []
     var global = [Float](repeating: 0, count: data.items.count)
-    for k in 0..<data.count where data.values[k] >= c.minimumValue {
-      global[Int(data.itemIndices[k])] += 1
+    // The tie-break stays below the smallest weight, so it only orders equal counts.
+    var smallest: Float = 1
+    let targets = c.targets
+    for k in 0..<data.count {
+      guard let weight = targets.weight(of: data.values[k]), weight > 0 else { continue }
+      smallest = min(smallest, weight)
+      global[Int(data.itemIndices[k])] += weight
       let s = segmentOfUser[Int(data.userIndices[k])]
       guard s >= 0 else { continue }
       rows.append(s)
       columns.append(data.itemIndices[k])
+      weights.append(weight)
     }
     let counts = SparseRowMatrix(
-      rowCount: segmentIndex.count, columnCount: data.items.count, rows: rows, columns: columns,
-      values: [Float](repeating: 1, count: rows.count))
-    let top = max(global.max() ?? 1, 1)
+      rowCount: segmentIndex.count, columnCount: data.items.count, rows: rows, columns: columns, values: weights)
+    let top = max(global.max() ?? 0, smallest)
     var names = [String](repeating: "", count: segmentIndex.count)
     for (key, index) in segmentIndex { names[Int(index)] = key }
     return SegmentPopularity(
       configuration: c, index: TrainingIndex(data), segmentOfUser: segmentOfUser, counts: counts,
-      tieBreak: global.map { $0 / (top + 1) }, segmentNames: names)
+      tieBreak: global.map { $0 * smallest / (top + smallest) }, segmentNames: names)
   }
 
   /// The segment key of a list of encoded feature names: those of the segment columns, sorted.

@@ -43,6 +43,12 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
     /// Interactions with a lower value are not positives (0 keeps all): with star ratings, the
     /// threshold of "liked".
     public var minimumValue: Float
+    /// Each positive's loss is scaled by its value (less ``valueOffset``), as LightFM's
+    /// `sample_weight`; off, every positive weighs 1.
+    public var usesValues: Bool
+    /// With `usesValues`, subtracted from every value; values at or below a positive offset are
+    /// not positives. With star ratings, 2 gives graded weights (5 → 3, 4 → 2, 3 → 1).
+    public var valueOffset: Float
     /// Weight of the shared features on a side that has identity features (1 = as LightFM with
     /// `normalize=False`); below 1 the identity dominates for warm ids and the features act as
     /// a prior. 0.1 was best on validation splits carved from ML-100k training data, warm
@@ -53,8 +59,10 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
       embeddingSize: Int = 64, learningRate: Float = 0.05, userRegularization: Float = 0, itemRegularization: Float = 0,
       epochs: Int = 30, loss: Loss = .warp, maximumSampled: Int = 10, userIdentity: Bool = true,
       itemIdentity: Bool = true, optimizer: OptimizerKind = .adagrad, minimumValue: Float = 0,
-      featureWeight: Float = 0.1
+      featureWeight: Float = 0.1, usesValues: Bool = false, valueOffset: Float = 0
     ) {
+      self.usesValues = usesValues
+      self.valueOffset = valueOffset
       self.featureWeight = featureWeight
       self.minimumValue = minimumValue
       self.embeddingSize = embeddingSize
@@ -78,6 +86,37 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
       try check.positive("epochs", epochs)
       try check.positive("maximumSampled", maximumSampled)
       try check.nonNegative("featureWeight", featureWeight)
+      try check.nonNegative("valueOffset", valueOffset)
+      if !minimumValue.isFinite {
+        throw ConfigurationError(
+          model: "FeatureEmbeddings", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
+      }
+    }
+
+    var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }
+
+    private enum CodingKeys: String, CodingKey {
+      case embeddingSize, learningRate, userRegularization, itemRegularization, epochs, loss, maximumSampled
+      case userIdentity, itemIdentity, optimizer, minimumValue, usesValues, valueOffset, featureWeight
+    }
+
+    /// Reads configurations saved before `usesValues` and `valueOffset` existed as weighing 1 each.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
+      learningRate = try c.decode(Float.self, forKey: .learningRate)
+      userRegularization = try c.decode(Float.self, forKey: .userRegularization)
+      itemRegularization = try c.decode(Float.self, forKey: .itemRegularization)
+      epochs = try c.decode(Int.self, forKey: .epochs)
+      loss = try c.decode(Loss.self, forKey: .loss)
+      maximumSampled = try c.decode(Int.self, forKey: .maximumSampled)
+      userIdentity = try c.decode(Bool.self, forKey: .userIdentity)
+      itemIdentity = try c.decode(Bool.self, forKey: .itemIdentity)
+      optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+      minimumValue = try c.decode(Float.self, forKey: .minimumValue)
+      usesValues = try c.decodeIfPresent(Bool.self, forKey: .usesValues) ?? false
+      valueOffset = try c.decodeIfPresent(Float.self, forKey: .valueOffset) ?? 0
+      featureWeight = try c.decode(Float.self, forKey: .featureWeight)
     }
   }
 
@@ -126,7 +165,14 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
     let trainedItems = (0..<itemCount).filter { data.byItem.count(ofRow: $0) > 0 }.map { Int32($0) }
     let (ur, ic) = (userSide.rows, itemSide.rows)
     let userOfPosition = (0..<ratings.rowCount).flatMap { u in ratings.range(ofRow: u).map { _ in Int32(u) } }
-    let trainingPositions = (0..<ratings.nonZeroCount).filter { ratings.values[$0] >= c.minimumValue }
+    // The positives and their loss weights (1 each unless `usesValues`).
+    var sampleWeights = [Float](repeating: 0, count: ratings.nonZeroCount)
+    let targets = c.targets
+    let trainingPositions = (0..<ratings.nonZeroCount).filter { position in
+      guard let weight = targets.weight(of: ratings.values[position]), weight > 0 else { return false }
+      sampleWeights[position] = weight
+      return true
+    }
     for epoch in 1...c.epochs {
       var order = trainingPositions
       generator.shuffle(&order)
@@ -200,6 +246,7 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
                         }
                       }
                       guard chosen >= 0 else { continue }
+                      scale *= sampleWeights[position]
                       updates += 1
                       // Gradients of scale · (x̂_uj − x̂_ui) at the old values.
                       for n in 0..<stride { gradient[n] = scale * (qj[n] - qi[n]) }

@@ -26,8 +26,11 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     public var userRegularization: Float
     /// λ_i, ridge on the item-feature side.
     public var itemRegularization: Float
-    /// Targets are the interaction values instead of 1.
+    /// Targets are the interaction values instead of 1 (less ``valueOffset``).
     public var usesValues: Bool
+    /// With `usesValues`, subtracted from every value; values at or below a positive offset are
+    /// left out. With star ratings, 2 gives graded targets (5 → 3, 4 → 2, 3 → 1).
+    public var valueOffset: Float
     /// Add pairwise products of user features from different columns.
     public var userCrosses: Bool
     /// Add pairwise products of item features from different columns.
@@ -48,8 +51,9 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     public init(
       userRegularization: Float = 300, itemRegularization: Float = 30, usesValues: Bool = false,
       userCrosses: Bool = false, itemCrosses: Bool = false, itemIdentity: Bool = false, minimumValue: Float = 0,
-      userNormalization: Float = 0.5
+      userNormalization: Float = 0.5, valueOffset: Float = 0
     ) {
+      self.valueOffset = valueOffset
       self.itemIdentity = itemIdentity
       self.minimumValue = minimumValue
       self.userNormalization = userNormalization
@@ -65,6 +69,32 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
       try check.positive("userRegularization", userRegularization)
       try check.positive("itemRegularization", itemRegularization)
       try check.nonNegative("userNormalization", userNormalization)
+      try check.nonNegative("valueOffset", valueOffset)
+      if !minimumValue.isFinite {
+        throw ConfigurationError(
+          model: "FeatureRidge", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
+      }
+    }
+
+    var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }
+
+    private enum CodingKeys: String, CodingKey {
+      case userRegularization, itemRegularization, usesValues, valueOffset, userCrosses, itemCrosses, itemIdentity
+      case minimumValue, userNormalization
+    }
+
+    /// Reads configurations saved before `valueOffset` existed as having none.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      userRegularization = try c.decode(Float.self, forKey: .userRegularization)
+      itemRegularization = try c.decode(Float.self, forKey: .itemRegularization)
+      usesValues = try c.decode(Bool.self, forKey: .usesValues)
+      valueOffset = try c.decodeIfPresent(Float.self, forKey: .valueOffset) ?? 0
+      userCrosses = try c.decode(Bool.self, forKey: .userCrosses)
+      itemCrosses = try c.decode(Bool.self, forKey: .itemCrosses)
+      itemIdentity = try c.decode(Bool.self, forKey: .itemIdentity)
+      minimumValue = try c.decode(Float.self, forKey: .minimumValue)
+      userNormalization = try c.decode(Float.self, forKey: .userNormalization)
     }
   }
 
@@ -99,9 +129,11 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
     let userWeights = (0..<data.users.count).map { u in
       Foundation.pow(Double(max(data.byUser.count(ofRow: u), 1)), -Double(c.userNormalization))
     }
-    for k in 0..<data.count where data.values[k] >= c.minimumValue {
+    let targets = c.targets
+    for k in 0..<data.count {
+      guard let weight = targets.weight(of: data.values[k]) else { continue }
       let u = Int(data.userIndices[k])
-      let target = Double(c.usesValues ? data.values[k] : 1) * userWeights[u]
+      let target = Double(weight) * userWeights[u]
       let i = Int(data.itemIndices[k])
       forEachFeature(of: u, side: userSide) { a, xa in
         let scaled = target * xa

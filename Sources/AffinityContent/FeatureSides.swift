@@ -15,6 +15,31 @@ extension FeatureAwareRecommender {
   }
 }
 
+/// How much one interaction counts as a training target in the feature models: nothing below
+/// `minimumValue`; otherwise 1, or with `usesValues` its value less `valueOffset`. A positive
+/// offset gives graded relevance: values at or below it count nothing, and with star ratings and
+/// offset 2 a 5 counts 3, a 4 counts 2 and a 3 counts 1.
+package struct TargetWeighting: Sendable, Equatable {
+  package var minimumValue: Float
+  package var usesValues: Bool
+  package var valueOffset: Float
+
+  package init(minimumValue: Float, usesValues: Bool, valueOffset: Float) {
+    self.minimumValue = minimumValue
+    self.usesValues = usesValues
+    self.valueOffset = valueOffset
+  }
+
+  /// The weight of an interaction with `value`, nil when it does not count.
+  @inline(__always)
+  package func weight(of value: Float) -> Float? {
+    guard value >= minimumValue else { return nil }
+    guard usesValues else { return 1 }
+    guard valueOffset > 0 else { return value }
+    return value > valueOffset ? value - valueOffset : nil
+  }
+}
+
 /// One side (users or items) of a feature model: sparse feature rows for every id in the
 /// model's vocabulary, with a constant intercept feature appended.
 struct FeatureSide: Sendable, Codable, Equatable {

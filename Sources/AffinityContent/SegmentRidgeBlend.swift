@@ -10,8 +10,9 @@ import Foundation
 /// segment counts capture their interaction (gender × age) without a parameter, so the two
 /// disagree where either one alone is wrong.
 ///
-/// Both parts see the same `minimumValue`, so with star ratings and "liked" positives one
-/// setting restricts both to liked interactions.
+/// Both parts see the same `minimumValue`, `usesValues` and `valueOffset`, so with star ratings
+/// one setting restricts both to liked interactions (`minimumValue` 4) or grades both by the
+/// stars (`usesValues`, `valueOffset` 2: a 5 counts 3, a 4 counts 2, a 3 counts 1).
 ///
 /// - Complexity: fit is ``FeatureRidge``'s plus one pass over the interactions; scoring is
 ///   O(items · features) per user.
@@ -21,6 +22,11 @@ public struct SegmentRidgeBlend: FeatureAwareRecommender {
     public var popularityWeight: Float
     /// Interactions with a lower value are left out of both parts (0 keeps all).
     public var minimumValue: Float
+    /// Both parts weigh each interaction by its value (less ``valueOffset``) instead of 1.
+    public var usesValues: Bool
+    /// With `usesValues`, subtracted from every value; values at or below a positive offset do
+    /// not count.
+    public var valueOffset: Float
     /// λ_u of the ridge part.
     public var userRegularization: Float
     /// λ_i of the ridge part (used when item features are given).
@@ -34,10 +40,13 @@ public struct SegmentRidgeBlend: FeatureAwareRecommender {
     /// MovieLens-100k splits (`docs/benchmarks/coldstart.md`).
     public init(
       popularityWeight: Float = 0.7, minimumValue: Float = 0, userRegularization: Float = 300,
-      itemRegularization: Float = 30, userNormalization: Float = 0, segmentColumns: String = "gender,age"
+      itemRegularization: Float = 30, userNormalization: Float = 0, segmentColumns: String = "gender,age",
+      usesValues: Bool = false, valueOffset: Float = 0
     ) {
       self.popularityWeight = popularityWeight
       self.minimumValue = minimumValue
+      self.usesValues = usesValues
+      self.valueOffset = valueOffset
       self.userRegularization = userRegularization
       self.itemRegularization = itemRegularization
       self.userNormalization = userNormalization
@@ -46,12 +55,12 @@ public struct SegmentRidgeBlend: FeatureAwareRecommender {
 
     var ridge: FeatureRidge.Configuration {
       .init(
-        userRegularization: userRegularization, itemRegularization: itemRegularization, minimumValue: minimumValue,
-        userNormalization: userNormalization)
+        userRegularization: userRegularization, itemRegularization: itemRegularization, usesValues: usesValues,
+        minimumValue: minimumValue, userNormalization: userNormalization, valueOffset: valueOffset)
     }
 
     var segments: SegmentPopularity.Configuration {
-      .init(segmentColumns: segmentColumns, minimumValue: minimumValue)
+      .init(segmentColumns: segmentColumns, minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset)
     }
 
     public func validate() throws(ConfigurationError) {
@@ -64,11 +73,30 @@ public struct SegmentRidgeBlend: FeatureAwareRecommender {
       try check.positive("userRegularization", userRegularization)
       try check.positive("itemRegularization", itemRegularization)
       try check.nonNegative("userNormalization", userNormalization)
+      try check.nonNegative("valueOffset", valueOffset)
       if segmentColumns.split(separator: ",").isEmpty {
         throw ConfigurationError(
           model: "SegmentRidgeBlend", parameter: "segmentColumns", value: segmentColumns,
           requirement: "at least one user feature column, such as gender,age")
       }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+      case popularityWeight, minimumValue, usesValues, valueOffset, userRegularization, itemRegularization
+      case userNormalization, segmentColumns
+    }
+
+    /// Reads configurations saved before `usesValues` and `valueOffset` existed as counting 1 each.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      popularityWeight = try c.decode(Float.self, forKey: .popularityWeight)
+      minimumValue = try c.decode(Float.self, forKey: .minimumValue)
+      usesValues = try c.decodeIfPresent(Bool.self, forKey: .usesValues) ?? false
+      valueOffset = try c.decodeIfPresent(Float.self, forKey: .valueOffset) ?? 0
+      userRegularization = try c.decode(Float.self, forKey: .userRegularization)
+      itemRegularization = try c.decode(Float.self, forKey: .itemRegularization)
+      userNormalization = try c.decode(Float.self, forKey: .userNormalization)
+      segmentColumns = try c.decode(String.self, forKey: .segmentColumns)
     }
   }
 

@@ -40,6 +40,8 @@ struct ContractTests {
     ("ease", "regularization", "-5", "EASE.regularization must be a finite number > 0; got -5.0"),
     ("rank-blend", "models", "als", "RankBlend.models must be 2 to 4 ranking models; got 'als'"),
     ("segment-ridge", "popularityWeight", "2", "SegmentRidgeBlend.popularityWeight must be in [0, 1]; got 2.0"),
+    ("segment-ridge", "valueOffset", "-1", "SegmentRidgeBlend.valueOffset must be a finite number ≥ 0; got -1.0"),
+    ("inductive", "valueOffset", "-0.5", "FeatureRidge.valueOffset must be a finite number ≥ 0; got -0.5"),
   ]
 
   @Test(arguments: invalidSettings.indices)

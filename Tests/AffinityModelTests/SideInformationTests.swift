@@ -215,6 +215,96 @@ struct SideInformationTests {
     }
   }
 
+  /// Women f0…f5 (plus f6, with no ratings): four pan "panned" (2 stars), three find "fine" fine
+  /// (3 stars), two love "loved" (5 stars). Counted once each, "panned" leads; graded (stars − 2),
+  /// "loved" does (2 × 3 against 3 × 1) and "panned" counts nothing.
+  static func gradedWorld() throws -> (InteractionData, SideInformation) {
+    var rows: [Interaction] = []
+    for n in 0..<4 { rows.append(Interaction(user: UserID("f\(n)"), item: "panned", value: 2)) }
+    for n in 0..<3 { rows.append(Interaction(user: UserID("f\(n)"), item: "fine", value: 3)) }
+    for n in 4..<6 { rows.append(Interaction(user: UserID("f\(n)"), item: "loved", value: 5)) }
+    let ids = (0..<7).map { UserID("f\($0)") }
+    let users = try FeatureTable<UserID>(
+      ids: IDVocabulary(ids), columns: [.init(name: "gender", kind: .categorical, values: ids.map { _ in .category("F") })],
+      source: "users")
+    return (try InteractionData(rows), SideInformation(users: try FeatureEncoder().encode(users)))
+  }
+
+  @Test func gradedTargetsWeighInteractionsByTheirStars() throws {
+    let weighting = TargetWeighting(minimumValue: 0, usesValues: true, valueOffset: 2)
+    #expect([1, 2, 2.5, 3, 4, 5].map { weighting.weight(of: $0) } == [nil, nil, 0.5, 1, 2, 3])
+    #expect(TargetWeighting(minimumValue: 4, usesValues: true, valueOffset: 2).weight(of: 3) == nil)
+    #expect(TargetWeighting(minimumValue: 0, usesValues: false, valueOffset: 2).weight(of: 5) == 1)
+    #expect(TargetWeighting(minimumValue: -5, usesValues: true, valueOffset: 0).weight(of: -1) == -1,
+      "without an offset the value itself is the target, negative feedback included")
+
+    let (data, users) = try Self.gradedWorld()
+    let query = RecommendationQuery(user: "f6", count: 3)
+    let graded = SegmentPopularity.Configuration(segmentColumns: "gender", usesValues: true, valueOffset: 2)
+    let counted = try SegmentPopularity.fit(data, features: users, configuration: .init(segmentColumns: "gender"), options: FitOptions())
+    #expect(try counted.recommend(query).map(\.item) == ["panned", "fine", "loved"])
+    let segments = try SegmentPopularity.fit(data, features: users, configuration: graded, options: FitOptions())
+    #expect(try segments.recommend(query).map(\.item) == ["loved", "fine", "panned"])
+    let scores = try segments.scores(for: query)
+    for (item, sum) in [("loved", Float(6)), ("fine", 3), ("panned", 0)] {
+      let j = try #require(segments.items.index(of: ItemID(item)))
+      #expect(scores[j] >= sum && scores[j] < sum + 1, "\(item): the graded sum plus a tie-break below the smallest weight")
+    }
+
+    // The ridge with an offset equals the ridge on values already shifted (and 1-2 stars dropped).
+    let shifted = try InteractionData(
+      (0..<3).map { Interaction(user: UserID("f\($0)"), item: "fine", value: 1) }
+        + (4..<6).map { Interaction(user: UserID("f\($0)"), item: "loved", value: 3) })
+    let offset = try FeatureRidge.fit(
+      data, features: users, configuration: .init(userRegularization: 1, usesValues: true, userNormalization: 0, valueOffset: 2),
+      options: FitOptions())
+    let reference = try FeatureRidge.fit(
+      shifted, features: users, configuration: .init(userRegularization: 1, usesValues: true, userNormalization: 0),
+      options: FitOptions())
+    for item: ItemID in ["loved", "fine"] {
+      let a = try offset.scores(for: query)[try #require(offset.items.index(of: item))]
+      let b = try reference.scores(for: query)[try #require(reference.items.index(of: item))]
+      #expect(abs(a - b) < 1e-5, "\(item): \(a) vs \(b)")
+    }
+    let blend = try SegmentRidgeBlend.fit(
+      data, features: users,
+      configuration: .init(userRegularization: 1, segmentColumns: "gender", usesValues: true, valueOffset: 2),
+      options: FitOptions())
+    #expect(try blend.recommend(query).first?.item == "loved")
+    // LightFM-style embeddings take the graded values as sample weights: "panned" is no positive.
+    let embeddings = try FeatureEmbeddings.fit(
+      data, features: users, configuration: .init(embeddingSize: 4, epochs: 20, usesValues: true, valueOffset: 2),
+      options: FitOptions(seed: 3))
+    #expect(try embeddings.recommend(query).last?.item == "panned")
+  }
+
+  /// Configurations saved before `usesValues`/`valueOffset` existed still load, counting 1 each.
+  @Test func gradedTargetKeysAreOptionalInSavedConfigurations() throws {
+    let decoder = JSONDecoder()
+    let segments = try decoder.decode(
+      SegmentPopularity.Configuration.self, from: Data(#"{"segmentColumns": "gender,age", "minimumValue": 4}"#.utf8))
+    #expect(segments == .init(minimumValue: 4))
+    let ridge = try decoder.decode(
+      FeatureRidge.Configuration.self,
+      from: Data(
+        #"{"userRegularization": 300, "itemRegularization": 30, "usesValues": false, "userCrosses": false, "itemCrosses": false, "itemIdentity": false, "minimumValue": 4, "userNormalization": 0.5}"#
+          .utf8))
+    #expect(ridge == .init(minimumValue: 4))
+    let blend = try decoder.decode(
+      SegmentRidgeBlend.Configuration.self,
+      from: Data(
+        #"{"popularityWeight": 0.7, "minimumValue": 4, "userRegularization": 300, "itemRegularization": 30, "userNormalization": 0, "segmentColumns": "gender,age"}"#
+          .utf8))
+    #expect(blend == .init(minimumValue: 4))
+    let graded = SegmentRidgeBlend.Configuration(usesValues: true, valueOffset: 2)
+    #expect(try decoder.decode(SegmentRidgeBlend.Configuration.self, from: try JSONEncoder().encode(graded)) == graded)
+    let old = FeatureEmbeddings.Configuration(minimumValue: 4)
+    var saved = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(old)) as? [String: Any])
+    saved["usesValues"] = nil
+    saved["valueOffset"] = nil
+    #expect(try decoder.decode(FeatureEmbeddings.Configuration.self, from: try JSONSerialization.data(withJSONObject: saved)) == old)
+  }
+
   @Test func segmentPopularityAndContentModels() throws {
     let (data, side) = try Self.world()
     let segments = try SegmentPopularity.fit(data, features: side, configuration: .init(segmentColumns: "gender"), options: FitOptions())
