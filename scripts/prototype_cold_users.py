@@ -18,6 +18,7 @@ w = 0.7 reproduces `segment-ridge` (0.4292 over the six outer splits' carves) to
     python3 scripts/prototype_cold_users.py backoff '{"m1": 1000, "m2": 1000, "m3": 1000}'
     python3 scripts/prototype_cold_users.py kernel '{"h": 5, "g": 0.2, "o": 0.7, "alpha": 0.5}'
     python3 scripts/prototype_cold_users.py blend '{"w": 0.7}' '{"w": 0.7, "alpha": 1}'
+    python3 scripts/prototype_cold_users.py blend '{"w": 0.7, "offset": 2}'   # graded: stars - 2
 
 Prints NDCG@10 (positives: ratings >= 4) per outer split, each the mean over its three carves,
 and the mean over the six. Test users of an outer split are never read.
@@ -67,7 +68,9 @@ class Carve:
         self.users = sorted({u for u, _, _ in train})
         position = {u: k for k, u in enumerate(self.users)}
         self.liked = np.zeros((len(self.users), len(items)))
+        self.stars = np.zeros((len(self.users), len(items)))
         for u, i, r in train:
+            self.stars[position[u], index[i]] = float(r)
             if float(r) >= 4:
                 self.liked[position[u], index[i]] = 1
         self.features = features
@@ -93,10 +96,14 @@ class Carve:
         x[10 + occupations.index(occupation)] = 1
         return x
 
-    def segment_counts(self, user):
+    def segment_counts(self, user, targets=None):
         age, gender, _ = self.features[user]
         mask = (self.gender == gender) & (self.bucket == age_bucket(age))
-        return mask.astype(float) @ self.liked
+        return mask.astype(float) @ (self.liked if targets is None else targets)
+
+    def graded(self, offset):
+        """Affinity's usesValues + valueOffset: each rating counts stars - offset, nothing at or below it."""
+        return np.where(self.stars > offset, self.stars - offset, 0.0)
 
     def ndcg(self, score):
         total = 0.0
@@ -144,11 +151,12 @@ def scorer(carve, kind, p):
         return score
     if kind == "blend":  # segment-ridge: (1 - w) z(ridge) + w z(log(1 + segment counts))
         X = carve.design
-        M = np.linalg.solve(X.T @ X + p.get("lambda", 300) * np.eye(X.shape[1]), X.T @ carve.liked)
+        targets = carve.graded(p["offset"]) if "offset" in p else carve.liked
+        M = np.linalg.solve(X.T @ X + p.get("lambda", 300) * np.eye(X.shape[1]), X.T @ targets)
         w = p.get("w", 0.7)
 
         def score(u):
-            c = carve.segment_counts(u)
+            c = carve.segment_counts(u, targets)
             if "alpha" in p:
                 c = (c / max(c.sum(), 1) + p["alpha"] * glob) * c.sum()
             return (1 - w) * standardized(carve.onehot(u) @ M) + w * standardized(np.log1p(c))
