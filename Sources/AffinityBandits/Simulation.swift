@@ -151,69 +151,39 @@ public enum BanditSimulation {
   /// An SVG line chart of running mean reward over rounds, one line per result, with the
   /// baseline (`bestFixedArm`) dashed and labelled `baselineLabel`.
   public static func svg(_ results: [SimulationResult], title: String, baselineLabel: String = "best fixed arm") -> String {
-    let width = 760.0
-    let height = 440.0
-    let left = 60.0
-    let right = 210.0
-    let top = 40.0
-    let bottom = 56.0
     let values = results.flatMap(\.curve) + results.map(\.bestFixedArm)
-    let low = max(0, (values.min() ?? 0) - 0.02)
-    let high = (values.max() ?? 1) + 0.02
-    func x(_ fraction: Double) -> Double { left + fraction * (width - left - right) }
-    func y(_ v: Double) -> Double { top + (high - v) / max(high - low, 1e-9) * (height - top - bottom) }
-    // Ten distinguishable colours; past ten, the colours repeat with a dashed line.
-    let colours = [
-      "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-    ]
-    let dashes = ["", " stroke-dasharray=\"7 3\"", " stroke-dasharray=\"2 2\""]
+    var plot = LinePlot(
+      title: title, xLabel: "round", yLabel: "mean reward so far", low: max(0, (values.min() ?? 0) - 0.02),
+      high: (values.max() ?? 1) + 0.02, left: 60, right: 210)
     let rounds = results.first?.rounds ?? 0
-    var svg = """
-      <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
-      <rect width="100%" height="100%" fill="white"/>
-      <text x="\(left)" y="22" font-size="15">\(escape(title))</text>
-      <line x1="\(left)" y1="\(y(low))" x2="\(x(1))" y2="\(y(low))" stroke="#333"/>
-      <line x1="\(left)" y1="\(y(low))" x2="\(left)" y2="\(y(high))" stroke="#333"/>
-      <text x="\(x(0.5))" y="\(height - 12)" text-anchor="middle">round</text>
-      <text x="16" y="\(y((low + high) / 2))" transform="rotate(-90 16 \(y((low + high) / 2)))" text-anchor="middle">mean reward so far</text>
-
-      """
-    for tick in 0...4 {
-      let v = low + (high - low) * Double(tick) / 4
-      svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(String(format: "%.3f", v))</text>\n"
-      svg += "<line x1=\"\(left)\" y1=\"\(y(v))\" x2=\"\(x(1))\" y2=\"\(y(v))\" stroke=\"#eee\"/>\n"
-      let fraction = Double(tick) / 4
-      svg += "<text x=\"\(x(fraction))\" y=\"\(y(low) + 16)\" text-anchor=\"middle\">\(Int((Double(rounds) * fraction).rounded()))</text>\n"
-    }
+    plot.ticks { fraction in "\(Int((Double(rounds) * fraction).rounded()))" }
     if let best = results.first?.bestFixedArm {
-      svg += "<line x1=\"\(left)\" y1=\"\(y(best))\" x2=\"\(x(1))\" y2=\"\(y(best))\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n"
+      plot.append(
+        "<line x1=\"\(plot.left)\" y1=\"\(plot.y(best))\" x2=\"\(plot.x(1))\" y2=\"\(plot.y(best))\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n")
       // Inside the plot, under the line near the left: the legend on the right stays clear.
-      svg += "<text x=\"\(left + 6)\" y=\"\(y(best) + 14)\" fill=\"#666\">\(escape(baselineLabel)) \(String(format: "%.3f", best))</text>\n"
+      plot.append(
+        "<text x=\"\(plot.left + 6)\" y=\"\(plot.y(best) + 14)\" fill=\"#666\">\(LinePlot.escape(baselineLabel)) \(String(format: "%.3f", best))</text>\n")
     }
+    // Past ten lines the colours repeat with a dashed line.
+    let dashes = ["", " stroke-dasharray=\"7 3\"", " stroke-dasharray=\"2 2\""]
     func style(_ n: Int) -> (colour: String, dash: String) {
-      (colours[n % colours.count], dashes[min(n / colours.count, dashes.count - 1)])
+      (LinePlot.colours[n % LinePlot.colours.count], dashes[min(n / LinePlot.colours.count, dashes.count - 1)])
     }
     for (n, result) in results.enumerated() {
       let (colour, dash) = style(n)
-      let points = result.curve.enumerated().map { k, v in
-        String(format: "%.1f,%.1f", x(Double(k + 1) / Double(result.curve.count)), y(v))
-      }.joined(separator: " ")
-      svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash) points=\"\(points)\"/>\n"
+      plot.line(
+        result.curve.enumerated().map { k, v in (Double(k + 1) / Double(result.curve.count), v) }, colour: colour,
+        width: 2, dash: dash)
     }
     // The legend lists the policies from the highest mean reward down, each with its line style.
     let ranked = results.indices.sorted { (results[$0].meanReward, -$0) > (results[$1].meanReward, -$1) }
     for (row, n) in ranked.enumerated() {
       let (colour, dash) = style(n)
-      let rowY = top + 16 * Double(row + 1)
-      svg += "<line x1=\"\(x(1) + 8)\" y1=\"\(rowY - 4)\" x2=\"\(x(1) + 30)\" y2=\"\(rowY - 4)\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash)/>\n"
-      svg += "<text x=\"\(x(1) + 36)\" y=\"\(rowY)\" fill=\"\(colour)\">\(escape(results[n].policy)) \(String(format: "%.3f", results[n].meanReward))</text>\n"
+      plot.legend(
+        row: row, sampleStart: 8, colour: colour, dash: dash,
+        text: "\(results[n].policy) \(String(format: "%.3f", results[n].meanReward))")
     }
-    return svg + "</svg>\n"
-  }
-
-  static func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-      .replacingOccurrences(of: ">", with: "&gt;")
+    return plot.svg
   }
 }
 
