@@ -34,12 +34,7 @@ public struct SegmentPopularity: FeatureAwareRecommender {
           model: "SegmentPopularity", parameter: "segmentColumns", value: segmentColumns,
           requirement: "at least one user feature column, such as gender,age")
       }
-      let check = ConfigurationCheck("SegmentPopularity")
-      try check.nonNegative("valueOffset", valueOffset)
-      if !minimumValue.isFinite {
-        throw ConfigurationError(
-          model: "SegmentPopularity", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
-      }
+      try targets.validate(model: "SegmentPopularity")
     }
 
     var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }

@@ -86,11 +86,7 @@ public struct FeatureEmbeddings: FeatureAwareRecommender, ColdStartCapable, Expl
       try check.positive("epochs", epochs)
       try check.positive("maximumSampled", maximumSampled)
       try check.nonNegative("featureWeight", featureWeight)
-      try check.nonNegative("valueOffset", valueOffset)
-      if !minimumValue.isFinite {
-        throw ConfigurationError(
-          model: "FeatureEmbeddings", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
-      }
+      try targets.validate(model: "FeatureEmbeddings")
     }
 
     var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }

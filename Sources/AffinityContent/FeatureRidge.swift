@@ -69,11 +69,7 @@ public struct FeatureRidge: FeatureAwareRecommender, ColdStartCapable, Explainab
       try check.positive("userRegularization", userRegularization)
       try check.positive("itemRegularization", itemRegularization)
       try check.nonNegative("userNormalization", userNormalization)
-      try check.nonNegative("valueOffset", valueOffset)
-      if !minimumValue.isFinite {
-        throw ConfigurationError(
-          model: "FeatureRidge", parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
-      }
+      try targets.validate(model: "FeatureRidge")
     }
 
     var targets: TargetWeighting { .init(minimumValue: minimumValue, usesValues: usesValues, valueOffset: valueOffset) }

@@ -30,6 +30,15 @@ package struct TargetWeighting: Sendable, Equatable {
     self.valueOffset = valueOffset
   }
 
+  /// Checks the settings for `model`'s configuration: `valueOffset` finite and ≥ 0,
+  /// `minimumValue` finite.
+  package func validate(model: String) throws(ConfigurationError) {
+    try ConfigurationCheck(model).nonNegative("valueOffset", valueOffset)
+    if !minimumValue.isFinite {
+      throw ConfigurationError(model: model, parameter: "minimumValue", value: minimumValue, requirement: "a finite number")
+    }
+  }
+
   /// The weight of an interaction with `value`, nil when it does not count.
   @inline(__always)
   package func weight(of value: Float) -> Float? {
