@@ -180,6 +180,7 @@ let package = Package(
       name: "AffinityCLITests",
       dependencies: [
         "AffinityCLI", "AffinityTestSupport", "AffinityStore", "AffinityPipeline", "AffinityOffPolicy", "AffinityCore", "AffinityBandits",
+        "AffinityReinforcement", "AffinityFactorization", "AffinityLinalg",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

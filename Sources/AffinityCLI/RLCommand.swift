@@ -204,11 +204,13 @@ struct RLEvaluateCommand: ParsableCommand {
         1. re-rank each test user's rated test items (the DRR paper's protocol), precision@5/@10;
         2. rank every item the user did not rate in training, precision@5/@10;
         3. mean reward of top-5 slates over 10-step episodes in the simulator.
+      Seeds train concurrently, one per core; each seed's figures are those of a serial run.
       Example: affinity rl evaluate --data ml-100k.inter --seeds 1,2,3 --plot drr-curve.svg
       """)
 
   @Option(help: "Ratings file (headerless u.data, RecBole .inter or CSV).") var data: String
-  @Option(help: "Seeds, comma-separated: each splits the data and trains.") var seeds: String = "1,2,3"
+  @Option(help: "Seeds, comma-separated: each splits the data and trains (one per core at a time).")
+  var seeds: String = "1,2,3"
   @Option(help: "Evaluate this trained agent (from `rl train`) on its seed's split instead of training; protocols 1 and 2.")
   var model: String?
   @OptionGroup var drr: DRROptions
@@ -247,17 +249,7 @@ struct RLEvaluateCommand: ParsableCommand {
     }
     let configuration = try drr.experiment()
     let bar = ProgressBar(enabled: !quiet)
-    var results: [DRRExperiment.Result] = []
-    for seed in seedList {
-      var split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
-      if validation { split = try SplitMethod.random(testFraction: 0.2).split(split.train, seed: seed + 1000) }
-      bar.begin("DRR seed \(seed)" + (validation ? " (validation)" : ""))
-      let (result, _) = try DRRExperiment.run(
-        training: split.train, test: split.test, configuration: configuration, seed: seed,
-        progress: Self.progress(bar, episodes: configuration.drr.episodes))
-      bar.finish(String(format: "%.0f s", result.trainingSeconds))
-      results.append(result)
-    }
+    let results = try Self.runSeeds(seedList, data: data, validation: validation, configuration: configuration, bar: bar)
     if validation { print("VALIDATION split (80/20 of each seed's training part, seed + 1000); the test set is not used") }
     print(Self.report(results, configuration: configuration))
     if let plot {
@@ -270,9 +262,78 @@ struct RLEvaluateCommand: ParsableCommand {
     }
   }
 
+  /// Every seed's experiment, in seed order. Seeds run concurrently, one per core: each has its
+  /// own split, models and generator streams, so the figures equal a serial run's (only the
+  /// timings differ). One progress bar follows all of them.
+  static func runSeeds(
+    _ seeds: [UInt64], data: InteractionData, validation: Bool, configuration: DRRExperiment.Configuration,
+    bar: ProgressBar
+  ) throws -> [DRRExperiment.Result] {
+    let episodes = configuration.drr.episodes
+    let board = SeedBoard(bar: bar, seeds: seeds, episodes: episodes)
+    bar.begin(
+      (seeds.count == 1 ? "DRR seed \(seeds[0])" : "DRR seeds \(seeds.map(String.init).joined(separator: ","))")
+        + (validation ? " (validation)" : ""))
+    let outcomes = Parallel.mapChunks(count: seeds.count, chunkCount: seeds.count, minimumParallelCount: 2) {
+      range, _ -> Result<DRRExperiment.Result, any Error> in
+      let seed = seeds[range.lowerBound]
+      return Result {
+        var split = try SplitMethod.random(testFraction: 0.2).split(data, seed: seed)
+        if validation { split = try SplitMethod.random(testFraction: 0.2).split(split.train, seed: seed + 1000) }
+        let report = Self.progress(board.updater(for: seed), episodes: episodes)
+        return try DRRExperiment.run(
+          training: split.train, test: split.test, configuration: configuration, seed: seed, progress: report
+        ).result
+      }
+    }
+    let results = try outcomes.map { try $0.get() }
+    bar.finish(results.map { String(format: "seed %d %.0f s", $0.seed, $0.trainingSeconds) }.joined(separator: ", "))
+    return results
+  }
+
+  /// The shared bar's state while seeds train concurrently: episodes done per seed, and the
+  /// latest detail line of each.
+  final class SeedBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private let bar: ProgressBar
+    private let seeds: [UInt64]
+    private let episodes: Int
+    private var done: [UInt64: Double] = [:]
+    private var details: [UInt64: String] = [:]
+
+    init(bar: ProgressBar, seeds: [UInt64], episodes: Int) {
+      self.bar = bar
+      self.seeds = seeds
+      self.episodes = episodes
+    }
+
+    /// What ``RLEvaluateCommand/progress(_:episodes:)`` reports for `seed`.
+    func updater(for seed: UInt64) -> (Double, String) -> Void {
+      { [self] fraction, detail in
+        let (overall, line) = lock.withLock { () -> (Double, String) in
+          done[seed] = fraction
+          details[seed] = detail
+          let overall = done.values.reduce(0, +) / Double(seeds.count)
+          let running = seeds.filter { (done[$0] ?? 0) > 0 && (done[$0] ?? 0) < 1 }
+          let line =
+            running.count == 1 || seeds.count == 1
+            ? (details[running.first ?? seed] ?? "")
+            : running.map { "seed \($0): \(Int((done[$0] ?? 0) * 100))%" }.joined(separator: "  ")
+          return (overall, line)
+        }
+        bar.update(fraction: overall, detail: line)
+      }
+    }
+  }
+
   /// A training-progress callback for `bar`: episode, reward over the last 100 episodes, critic
   /// loss, mean Q, and the checkpoint score when one was taken.
   static func progress(_ bar: ProgressBar, episodes total: Int) -> (DRR.EpisodeLog) -> Void {
+    progress({ bar.update(fraction: $0, detail: $1) }, episodes: total)
+  }
+
+  /// The same, reported to `update(fraction, detail)`.
+  static func progress(_ update: @escaping (Double, String) -> Void, episodes total: Int) -> (DRR.EpisodeLog) -> Void {
     var recent: [Float] = []
     var selection = ""
     return { entry in
@@ -280,9 +341,9 @@ struct RLEvaluateCommand: ParsableCommand {
       if recent.count > 100 { recent.removeFirst() }
       if let score = entry.selectionScore { selection = String(format: "  checkpoint %.3f", score) }
       guard entry.episode % 20 == 0 || entry.episode == total - 1 else { return }
-      bar.update(
-        fraction: Double(entry.episode + 1) / Double(total),
-        detail: String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
+      update(
+        Double(entry.episode + 1) / Double(total),
+        String(format: "episode %d/%d  reward %.3f  critic %.4f  Q %.3f", entry.episode + 1, total,
           recent.reduce(0, +) / Float(recent.count), entry.criticLoss, entry.meanQ) + selection)
     }
   }
