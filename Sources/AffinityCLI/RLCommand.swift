@@ -270,7 +270,7 @@ struct RLEvaluateCommand: ParsableCommand {
     bar: ProgressBar
   ) throws -> [DRRExperiment.Result] {
     let episodes = configuration.drr.episodes
-    let board = SeedBoard(bar: bar, seeds: seeds, episodes: episodes)
+    let board = SeedBoard(bar: bar, seeds: seeds)
     bar.begin(
       (seeds.count == 1 ? "DRR seed \(seeds[0])" : "DRR seeds \(seeds.map(String.init).joined(separator: ","))")
         + (validation ? " (validation)" : ""))
@@ -291,20 +291,18 @@ struct RLEvaluateCommand: ParsableCommand {
     return results
   }
 
-  /// The shared bar's state while seeds train concurrently: episodes done per seed, and the
+  /// The shared bar's state while seeds train concurrently: the fraction done per seed, and the
   /// latest detail line of each.
   final class SeedBoard: @unchecked Sendable {
     private let lock = NSLock()
     private let bar: ProgressBar
     private let seeds: [UInt64]
-    private let episodes: Int
     private var done: [UInt64: Double] = [:]
     private var details: [UInt64: String] = [:]
 
-    init(bar: ProgressBar, seeds: [UInt64], episodes: Int) {
+    init(bar: ProgressBar, seeds: [UInt64]) {
       self.bar = bar
       self.seeds = seeds
-      self.episodes = episodes
     }
 
     /// What ``RLEvaluateCommand/progress(_:episodes:)`` reports for `seed`.
